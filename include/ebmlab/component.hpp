@@ -1,0 +1,49 @@
+// ebmlab SDK: what every plugin object shares — declared outputs, state, step hooks.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "ebmlab/error.hpp"
+
+namespace ebm {
+
+/// A curve (scalar per step, shape empty) or tensor the component will log. Declared up
+/// front so the kernel lays out the HDF5 file before SWMR writing starts.
+struct OutputSpec {
+  std::string name;                 ///< the term; logged as curves/<component>/<name>
+  std::vector<std::int64_t> shape;  ///< empty: scalar curve; else per-record tensor shape
+  std::string doc;
+};
+
+/// Named tensors (scalars as 0-d tensors) that capture a component's mutable state:
+/// replay buffers, curricula, running windows. Saved in checkpoints, restored on resume.
+using StateDict = std::map<std::string, at::Tensor>;
+
+/// What the kernel tells every component after each optimizer step.
+struct StepStats {
+  std::int64_t step = 0;   ///< global step just completed (1-based)
+  std::int64_t epoch = 0;  ///< 0-based epoch within the stage
+  std::string stage;
+  double loss = 0.0;       ///< total weighted loss of the step
+  std::map<std::string, double> terms;  ///< every logged "component/term" of this step
+};
+
+class EBMLAB_API Component {
+ public:
+  virtual ~Component();
+  /// Curves and tensors this component logs (through StepContext::log).
+  virtual std::vector<OutputSpec> outputs() const { return {}; }
+  virtual StateDict state() const { return {}; }
+  /// Restore from `state()`'s output; throw ebm::RunError on a mismatch.
+  virtual void load_state(const StateDict&) {}
+  virtual void on_step_end(const StepStats&) {}
+};
+
+enum class ModelMode { train, eval };
+
+}  // namespace ebm

@@ -1,0 +1,56 @@
+// ebmlab SDK: what a component sees during one training step or one evaluation batch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "ebmlab/error.hpp"
+
+namespace torch::nn { class Module; }
+
+namespace ebm {
+
+/// A labelled batch. x: [B, ...shape] float32 in the data range [lo, hi]; y: [B] int64.
+struct Batch {
+  at::Tensor x;
+  at::Tensor y;
+};
+
+/// Facts about the data set a component may rely on.
+struct DataInfo {
+  std::string name;
+  std::vector<std::int64_t> shape;  ///< one sample, e.g. {1, 28, 28} or {2}
+  std::int64_t num_classes = 0;
+  double lo = 0.0, hi = 1.0;        ///< data range; samplers clamp to it
+  std::vector<double> mean, std;    ///< per-channel statistics (the model's first layer)
+  std::vector<std::string> class_names;
+};
+
+/// The kernel's view of one step, handed to losses, samplers and metrics.
+class EBMLAB_API StepContext {
+ public:
+  virtual ~StepContext();
+  /// The step's batch from a named data stream ("train" unless the descriptor declares more).
+  virtual const Batch& batch(const std::string& stream = "train") = 0;
+  /// The whole model (normalization layer + backbone), in the mode the kernel set.
+  virtual torch::nn::Module& model() = 0;
+  /// x: [B, ...shape] in the data range -> logits [B, K]; differentiable in x and parameters.
+  virtual at::Tensor logits(const at::Tensor& x) = 0;
+  /// Runs the sampler named in [samplers.<name>] once per step and returns the same
+  /// detached tensor to every caller of that step (AT-CE and DER see the same x*).
+  virtual at::Tensor samples(const std::string& sampler) = 0;
+  /// Logs a scalar as curves/<calling component>/<term>; the term must be declared.
+  virtual void log(const std::string& term, double value) = 0;
+  virtual std::int64_t step() const = 0;   ///< global step, 0-based, across stages
+  virtual std::int64_t epoch() const = 0;  ///< epoch within the current stage
+  virtual const DataInfo& data() const = 0;
+};
+
+/// Energies from logits (DESIGN.md conventions). logits: [B, K] -> [B].
+EBMLAB_API at::Tensor energy(const at::Tensor& logits);                             ///< -logsumexp f(x)
+EBMLAB_API at::Tensor joint_energy(const at::Tensor& logits, const at::Tensor& y);  ///< -f(x)[y]
+
+}  // namespace ebm

@@ -1,0 +1,64 @@
+// ebmlab: the command-line entry point. Dispatches to subcommands and turns errors
+// into messages and exit codes (DESIGN.md: 0 ok, 1 variant failed, 2 bad input,
+// 3 plugin load failure, 130/143 interrupted).
+#include <boost/program_options/errors.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "ebmlab/error.hpp"
+#include "../version.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: ebmlab <command> [options]\n"
+    "\n"
+    "Energy-based models and adversarial training, driven by TOML experiment descriptors.\n"
+    "\n"
+    "commands:\n"
+    "  run FILE        validate the descriptor, then train and evaluate every variant\n"
+    "  validate FILE   check a descriptor against every plugin's schema; write nothing\n"
+    "  plugins         list the loaded plugins, or describe one (--describe NAME)\n"
+    "\n"
+    "options:\n"
+    "  -h, --help      this text; `ebmlab <command> --help` for a command's options\n"
+    "  --version       print the version\n"
+    "\n"
+    "Plugins are loaded from the build's plugins/ folder next to the binary, the installed\n"
+    "lib/ebmlab/plugins, and every folder or file in EBMLAB_PLUGIN_PATH (colon-separated).\n"
+    "Exit codes: 0 ok, 1 a variant failed, 2 bad input, 3 plugin load failure, 130/143 interrupted.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "ebmlab " << ebm::kernel::kVersion << " (" << ebm::kernel::kGitCommit << ")\n";
+    return 0;
+  }
+  std::string cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (cmd == "run") return ebm::cli::run_command(rest, command_line);
+    if (cmd == "validate") return ebm::cli::validate_command(rest);
+    if (cmd == "plugins") return ebm::cli::plugins_command(rest);
+    std::cerr << "ebmlab: unknown command '" << cmd << "'; expected one of run, validate, plugins (see ebmlab --help)\n";
+    return 2;
+  } catch (const ebm::Error& e) {
+    std::cerr << "ebmlab " << cmd << ": error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const boost::program_options::error& e) {
+    std::cerr << "ebmlab " << cmd << ": " << e.what() << " (see ebmlab " << cmd << " --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "ebmlab " << cmd << ": unexpected error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,177 @@
+#include "data.hpp"
+
+#include <zlib.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <torch/torch.h>
+
+namespace ebm::kernel {
+
+namespace {
+
+constexpr std::uint64_t kMaxIdxBytes = 1ull << 31;  // 2 GiB: far above any IDX data set
+
+std::uint32_t big_endian(const unsigned char* b) {
+  return (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) | (std::uint32_t(b[2]) << 8) | b[3];
+}
+
+// The gzip trailer's ISIZE: the decompressed length modulo 2^32.
+std::uint32_t gzip_isize(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw DataError(path + ": cannot open (is the data set installed? tools/install-deps.sh installs dataset-fashion-mnist)");
+  unsigned char head[2] = {0, 0}, tail[4] = {0, 0, 0, 0};
+  bool ok = std::fread(head, 1, 2, f) == 2 && std::fseek(f, -4, SEEK_END) == 0 && std::fread(tail, 1, 4, f) == 4;
+  std::fclose(f);
+  if (!ok || head[0] != 0x1f || head[1] != 0x8b)
+    throw DataError(path + ": not a gzip file (expected the bytes 1f 8b at the start)");
+  return std::uint32_t(tail[0]) | (std::uint32_t(tail[1]) << 8) | (std::uint32_t(tail[2]) << 16) | (std::uint32_t(tail[3]) << 24);
+}
+
+struct GzFile {
+  gzFile f;
+  explicit GzFile(const std::string& path) : f(gzopen(path.c_str(), "rb")) {}
+  ~GzFile() { if (f) gzclose(f); }
+};
+
+}  // namespace
+
+at::Tensor read_idx_gz(const std::string& path) {
+  std::uint32_t isize = gzip_isize(path);
+  GzFile gz(path);
+  if (!gz.f) throw DataError(path + ": cannot open for decompression");
+  unsigned char magic[4];
+  if (gzread(gz.f, magic, 4) != 4) throw DataError(path + ": truncated: no IDX header");
+  if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08)
+    throw DataError(path + ": bad IDX magic: expected 00 00 08 <dims> (unsigned bytes), found " +
+                    std::to_string(magic[0]) + " " + std::to_string(magic[1]) + " " + std::to_string(magic[2]));
+  int ndims = magic[3];
+  if (ndims < 1 || ndims > 4) throw DataError(path + ": IDX header declares " + std::to_string(ndims) + " dimensions, expected 1 to 4");
+  std::vector<std::int64_t> dims(ndims);
+  std::uint64_t count = 1;
+  for (int i = 0; i < ndims; ++i) {
+    unsigned char b[4];
+    if (gzread(gz.f, b, 4) != 4) throw DataError(path + ": truncated IDX header");
+    dims[i] = big_endian(b);
+    count *= static_cast<std::uint64_t>(dims[i]);
+    if (count > kMaxIdxBytes) throw DataError(path + ": IDX header declares more than 2 GiB of data; the file is corrupt");
+  }
+  std::uint64_t header = 4 + 4 * static_cast<std::uint64_t>(ndims);
+  if (((header + count) & 0xffffffffull) != isize)
+    throw DataError(path + ": IDX header declares " + std::to_string(count) + " data bytes but the file decompresses to " +
+                    std::to_string(static_cast<std::uint64_t>(isize) - header) + " (truncated or corrupt)");
+  auto out = torch::empty(dims, torch::kUInt8);
+  auto* dst = out.data_ptr<std::uint8_t>();
+  std::uint64_t done = 0;
+  while (done < count) {
+    unsigned chunk = static_cast<unsigned>(std::min<std::uint64_t>(count - done, 1u << 24));
+    int got = gzread(gz.f, dst + done, chunk);
+    if (got <= 0) throw DataError(path + ": truncated: expected " + std::to_string(count) + " data bytes, got " + std::to_string(done));
+    done += static_cast<std::uint64_t>(got);
+  }
+  unsigned char extra;
+  if (gzread(gz.f, &extra, 1) != 0) throw DataError(path + ": trailing bytes after the declared IDX data");
+  return out;
+}
+
+namespace {
+
+std::pair<at::Tensor, at::Tensor> read_split(const std::string& dir, const std::string& prefix, std::int64_t classes) {
+  auto images_path = dir + "/" + prefix + "-images-idx3-ubyte.gz";
+  auto labels_path = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
+  auto images = read_idx_gz(images_path);
+  auto labels = read_idx_gz(labels_path);
+  if (images.dim() != 3) throw DataError(images_path + ": expected 3 dimensions [N, H, W], found " + std::to_string(images.dim()));
+  if (labels.dim() != 1) throw DataError(labels_path + ": expected 1 dimension [N], found " + std::to_string(labels.dim()));
+  if (images.size(0) != labels.size(0))
+    throw DataError(images_path + " has " + std::to_string(images.size(0)) + " images but " + labels_path + " has " +
+                    std::to_string(labels.size(0)) + " labels");
+  if (labels.numel() && labels.max().item<int>() >= classes)
+    throw DataError(labels_path + ": label " + std::to_string(labels.max().item<int>()) + " out of range [0, " +
+                    std::to_string(classes) + ")");
+  auto x = images.unsqueeze(1).to(torch::kFloat32).div_(255.0);
+  return {x, labels.to(torch::kInt64)};
+}
+
+// Toy 2-D data mapped into [0,1]^2 (coordinates in [-3, 3] scaled by 1/6 and shifted).
+std::pair<at::Tensor, at::Tensor> make_toy(const std::string& kind, std::int64_t n, double noise, torch::Generator& gen) {
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  at::Tensor pts, labels;
+  if (kind == "moons") {
+    labels = torch::randint(0, 2, {n}, gen, torch::kInt64);
+    auto t = torch::rand({n}, gen, c10::nullopt, opts) * M_PI;
+    auto upper = labels.eq(0);
+    auto x = torch::where(upper, torch::cos(t), 1 - torch::cos(t));
+    auto y = torch::where(upper, torch::sin(t), 0.5 - torch::sin(t));
+    pts = torch::stack({x - 0.5, y - 0.25}, 1) * 1.5;
+  } else if (kind == "rings") {
+    labels = torch::randint(0, 2, {n}, gen, torch::kInt64);
+    auto t = torch::rand({n}, gen, c10::nullopt, opts) * (2 * M_PI);
+    auto r = labels.to(torch::kFloat32) * 1.2 + 0.8;
+    pts = torch::stack({r * torch::cos(t), r * torch::sin(t)}, 1);
+  } else {  // gaussians8
+    labels = torch::randint(0, 8, {n}, gen, torch::kInt64);
+    auto angle = labels.to(torch::kFloat32) * (2 * M_PI / 8);
+    pts = torch::stack({torch::cos(angle), torch::sin(angle)}, 1) * 2.0;
+  }
+  pts = pts + torch::randn({n, 2}, gen, c10::nullopt, opts) * noise;
+  return {((pts + 3.0) / 6.0).clamp(0.0, 1.0), labels};
+}
+
+}  // namespace
+
+Dataset load_dataset(const Params& data, std::uint64_t seed) {
+  Dataset d;
+  const auto& name = data.string("dataset");
+  d.info.name = name;
+  at::Tensor train_x, train_y;
+  if (name == "fashion_mnist") {
+    const auto& dir = data.string("path");
+    std::tie(train_x, train_y) = read_split(dir, "train", 10);
+    std::tie(d.test_x, d.test_y) = read_split(dir, "t10k", 10);
+    d.info.shape = {1, train_x.size(2), train_x.size(3)};
+    d.info.num_classes = 10;
+    d.info.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  } else {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 7919);
+    std::int64_t n = data.integer("toy_samples");
+    double noise = data.real("toy_noise");
+    const auto& kind = data.string("toy");
+    std::tie(train_x, train_y) = make_toy(kind, n, noise, gen);
+    std::tie(d.test_x, d.test_y) = make_toy(kind, std::max<std::int64_t>(n / 4, 1), noise, gen);
+    d.info.shape = {2};
+    d.info.num_classes = kind == "gaussians8" ? 8 : 2;
+    for (std::int64_t c = 0; c < d.info.num_classes; ++c) d.info.class_names.push_back("class" + std::to_string(c));
+  }
+  // The held-out validation split is the tail of the training file (Fashion-MNIST's
+  // training file is already shuffled), so it never depends on the seed.
+  std::int64_t n = train_x.size(0);
+  std::int64_t val = data.integer("validation");
+  if (val >= n) throw DataError("[data] validation = " + std::to_string(val) + " leaves no training data: the training file has " +
+                                std::to_string(n) + " samples; lower 'data.validation'");
+  d.val_x = train_x.slice(0, n - val);
+  d.val_y = train_y.slice(0, n - val);
+  std::int64_t keep = n - val;
+  if (auto subset = data.integer("subset"); subset > 0) keep = std::min(keep, subset);
+  d.train_x = train_x.slice(0, 0, keep).contiguous();
+  d.train_y = train_y.slice(0, 0, keep).contiguous();
+  if (auto ts = data.integer("test_subset"); ts > 0 && ts < d.test_x.size(0)) {
+    d.test_x = d.test_x.slice(0, 0, ts);
+    d.test_y = d.test_y.slice(0, 0, ts);
+  }
+  d.info.lo = 0.0;
+  d.info.hi = 1.0;
+  // Per-channel statistics of the training split (the model's first layer uses them).
+  auto per_channel = d.info.shape.size() == 3 ? d.train_x.transpose(0, 1).reshape({d.info.shape[0], -1})
+                                              : d.train_x.transpose(0, 1);
+  auto mean = per_channel.mean(1), sd = per_channel.std(1).clamp_min(1e-6);
+  for (std::int64_t c = 0; c < mean.size(0); ++c) {
+    d.info.mean.push_back(mean[c].item<double>());
+    d.info.std.push_back(sd[c].item<double>());
+  }
+  return d;
+}
+
+}  // namespace ebm::kernel

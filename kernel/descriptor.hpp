@@ -1,0 +1,75 @@
+// Experiment descriptors: TOML -> Value tree -> plain variants -> validated configs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ebmlab/plugin.hpp"
+#include "ebmlab/value.hpp"
+
+namespace ebm::kernel {
+
+class Registry;
+
+/// A parsed descriptor file. Throws ConfigError (file:line:column) on TOML errors.
+struct Descriptor {
+  std::string path;
+  std::string text;
+  Value root;
+};
+Descriptor load_descriptor(const std::string& path);
+Value parse_toml_text(const std::string& text, const std::string& source_name);
+
+/// One plain experiment: the base descriptor with a named overlay merged in.
+/// Variants and (later) sweeps all expand to this, and each is validated the same way.
+struct Variant {
+  std::string name;
+  Value tree;
+};
+/// `[variants.NAME]` tables are deep-merged onto the base (tables merge, arrays replace);
+/// without any, the single variant is named "main".
+std::vector<Variant> expand(const Descriptor& d);
+Value deep_merge(const Value& base, const Value& overlay);
+
+/// A component instance as the descriptor wires it.
+struct ComponentSpec {
+  std::string instance;  ///< "model.backbone", "samplers.attack", "stage.0.losses.1", "metric.0"
+  std::string name;      ///< samplers: the table key; metrics/losses: `name` or the plugin name
+  std::string plugin;
+  Kind kind = Kind::loss;
+  Params params;
+  double weight = 1.0;   ///< losses only
+};
+
+struct StageSpec {
+  std::string name;
+  std::int64_t epochs = 0, steps = 0;  ///< exactly one is > 0
+  Params optimizer, schedule;
+  double grad_clip = 0.0;
+  std::string norm_mode;  ///< "train" | "frozen"
+  std::int64_t eval_every = 0;  ///< steps; 0 = at each epoch's end
+  std::vector<ComponentSpec> losses;
+};
+
+/// A validated variant: every plugin exists and every parameter satisfies its schema.
+struct VariantConfig {
+  std::string name;
+  Value resolved;  ///< the whole tree with defaults filled in
+  Params experiment, data, log;
+  ComponentSpec backbone, norm;
+  std::vector<ComponentSpec> samplers;
+  std::vector<StageSpec> stages;
+  std::vector<ComponentSpec> metrics;
+};
+
+/// Validates one variant against the kernel's sections and every plugin's schema.
+/// Throws SchemaError listing every problem (each with file:line:column).
+VariantConfig resolve(const Variant& v, const Registry& registry);
+
+/// The kernel's own sections, for `ebmlab validate` and the docs.
+const Schema& experiment_schema();
+const Schema& data_schema();
+const Schema& stage_schema();
+const Schema& log_schema();
+
+}  // namespace ebm::kernel

@@ -1,0 +1,80 @@
+// HDF5 files of a run: the index file and one SWMR-written log per variant.
+// The layout is documented in docs/hdf5-layout.md; bump kFormatVersion when it changes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ebm::kernel {
+
+inline constexpr int kFormatVersion = 1;
+
+struct CurveRecord {
+  std::int64_t step;
+  double value;
+  double wall;  ///< seconds since the variant started
+};
+
+/// One variant's log. Every curve and evaluation series is created up front, then the
+/// file switches to SWMR mode so readers (h5py swmr=True, ebmlab watch) can follow it.
+class VariantLog {
+ public:
+  struct Layout {
+    std::vector<std::string> curves;  ///< "component/term" -> curves/component/term
+    std::vector<std::string> evals;   ///< "split/metric/term" -> eval/split/metric/term
+  };
+  VariantLog(const std::string& path, const std::string& variant, const std::string& config_json, const Layout& layout);
+  ~VariantLog();
+  VariantLog(const VariantLog&) = delete;
+  VariantLog& operator=(const VariantLog&) = delete;
+
+  /// Index of a declared curve or evaluation series (-1 when undeclared).
+  int curve_id(const std::string& name) const;
+  int eval_id(const std::string& name) const;
+  /// Buffered in memory; written at flush(). O(1), no I/O.
+  void append_curve(int id, const CurveRecord& r) { curves_[static_cast<size_t>(id)].pending.push_back(r); }
+  void append_eval(int id, const CurveRecord& r) { evals_[static_cast<size_t>(id)].pending.push_back(r); }
+  void flush();
+  /// pending|running|completed|diverged|failed|interrupted; written and flushed at once.
+  void set_status(const std::string& status);
+  void close();
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Series {
+    std::string name;
+    std::int64_t dataset = -1;
+    std::int64_t rows = 0;
+    std::vector<CurveRecord> pending;
+  };
+  void write_pending(Series& s);
+
+  std::string path_;
+  std::int64_t file_ = -1, status_ = -1, record_type_ = -1;
+  std::vector<Series> curves_, evals_;
+  std::map<std::string, int> curve_index_, eval_index_;
+};
+
+struct PluginRecord {
+  std::string path, sha256, fingerprint, compiler;
+};
+
+/// Provenance and contents of a run's index file.
+struct IndexInfo {
+  std::string descriptor_text, descriptor_path, resolved_json, command_line;
+  int threads = 1;
+  std::vector<PluginRecord> plugins;
+  std::map<std::string, std::string> variants;  ///< name -> log path relative to the index's folder
+};
+
+/// Writes the index file atomically (temporary file, then rename).
+void write_index(const std::string& path, const IndexInfo& info);
+
+/// Readers, for tests and later commands. Throw ConfigError naming the file on problems.
+std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset);
+std::string read_string(const std::string& file, const std::string& dataset);
+std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr);
+
+}  // namespace ebm::kernel

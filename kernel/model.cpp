@@ -1,0 +1,26 @@
+#include "model.hpp"
+
+#include <torch/torch.h>
+
+#include "ebmlab/normalization.hpp"
+
+namespace ebm::kernel {
+
+Model::Model(std::shared_ptr<Backbone> backbone, const DataInfo& info) : backbone_(std::move(backbone)) {
+  std::vector<std::int64_t> view(info.shape.size() + 1, 1);
+  view[1] = static_cast<std::int64_t>(info.mean.size());
+  auto mean = torch::tensor(info.mean, torch::kFloat32).view(view);
+  auto std = torch::tensor(info.std, torch::kFloat32).view(view);
+  mean_ = register_buffer("input_mean", mean);
+  inv_std_ = register_buffer("input_inv_std", 1.0 / std);
+  register_module("backbone", std::shared_ptr<torch::nn::Module>(backbone_));
+}
+
+at::Tensor Model::forward(const at::Tensor& x) { return backbone_->forward((x - mean_) * inv_std_); }
+
+void Model::set_norm_frozen(bool frozen) {
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* norm = dynamic_cast<NormLayer*>(m.get())) norm->set_frozen(frozen);
+}
+
+}  // namespace ebm::kernel

@@ -1,0 +1,27 @@
+// The kernel's model: per-channel normalization as the first layer, then the backbone.
+#pragma once
+
+#include <memory>
+
+#include <torch/nn/module.h>
+
+#include "ebmlab/backbone.hpp"
+#include "ebmlab/context.hpp"
+
+namespace ebm::kernel {
+
+class Model : public torch::nn::Module {
+ public:
+  Model(std::shared_ptr<Backbone> backbone, const DataInfo& info);
+  /// x: [B, ...shape] in the data range -> logits [B, K].
+  at::Tensor forward(const at::Tensor& x);
+  /// Puts every NormLayer in frozen (eval statistics) or trainable mode.
+  void set_norm_frozen(bool frozen);
+  Backbone& backbone() { return *backbone_; }
+
+ private:
+  std::shared_ptr<Backbone> backbone_;
+  at::Tensor mean_, inv_std_;
+};
+
+}  // namespace ebm::kernel

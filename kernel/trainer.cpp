@@ -1,0 +1,255 @@
+#include "trainer.hpp"
+
+#include <cmath>
+#include <torch/torch.h>
+
+#include "ebmlab/mode_guard.hpp"
+
+namespace ebm::kernel {
+
+std::atomic<int> g_stop_signal{0};
+
+/// The kernel's StepContext: current batches, the sample memo, and curve routing.
+class StepContextImpl : public StepContext {
+ public:
+  StepContextImpl(Components& c, const DataInfo& info, VariantLog* log, std::chrono::steady_clock::time_point start)
+      : comps_(c), info_(info), log_(log), start_(start) {}
+
+  void begin(const Batch& batch, std::int64_t step, std::int64_t epoch) {
+    batch_ = batch;
+    step_ = step;
+    epoch_ = epoch;
+    memo_.clear();
+    terms_.clear();
+  }
+  void set_component(const std::string& name) { component_ = name; }
+  std::map<std::string, double>& terms() { return terms_; }
+
+  const Batch& batch(const std::string& stream) override {
+    if (stream != "train" && stream != "eval")
+      throw RunError(component_ + ": unknown data stream '" + stream + "' (this kernel provides 'train')");
+    return batch_;
+  }
+  torch::nn::Module& model() override { return *comps_.model; }
+  at::Tensor logits(const at::Tensor& x) override { return comps_.model->forward(x); }
+
+  at::Tensor samples(const std::string& name) override {
+    if (auto it = memo_.find(name); it != memo_.end()) return it->second;
+    auto s = comps_.samplers.find(name);
+    if (s == comps_.samplers.end()) throw RunError(component_ + ": no sampler named '" + name + "'");
+    std::string caller = component_;
+    component_ = name;
+    at::Tensor out;
+    {
+      ModeGuard guard(*comps_.model, s->second->model_mode());
+      out = s->second->sample(*this).detach();
+    }
+    component_ = caller;
+    memo_.emplace(name, out);
+    return out;
+  }
+
+  void log(const std::string& term, double value) override {
+    std::string key = component_ + "/" + term;
+    terms_[key] = value;
+    if (!log_) return;
+    auto it = ids_.find(key);
+    if (it == ids_.end()) {
+      int id = log_->curve_id(key);
+      if (id < 0) throw RunError(component_ + ": logged undeclared term '" + term + "'; declare it in outputs()");
+      it = ids_.emplace(key, id).first;
+    }
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    log_->append_curve(it->second, CurveRecord{step_, value, wall});
+  }
+
+  std::int64_t step() const override { return step_; }
+  std::int64_t epoch() const override { return epoch_; }
+  const DataInfo& data() const override { return info_; }
+
+ private:
+  Components& comps_;
+  const DataInfo& info_;
+  VariantLog* log_;
+  std::chrono::steady_clock::time_point start_;
+  Batch batch_;
+  std::int64_t step_ = 0, epoch_ = 0;
+  std::string component_;
+  std::map<std::string, at::Tensor> memo_;
+  std::map<std::string, double> terms_;
+  std::map<std::string, int> ids_;
+};
+
+Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, VariantLog* log, Progress* progress)
+    : cfg_(cfg), comps_(comps), data_(data), log_(log), progress_(progress), start_(std::chrono::steady_clock::now()) {
+  ctx_ = std::make_unique<StepContextImpl>(comps_, data_.info, log_, start_);
+  if (log_) {
+    loss_curve_ = log_->curve_id("train/loss");
+    lr_curve_ = log_->curve_id("train/lr");
+  }
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::log_curve(const std::string& name, double value) {
+  int id = name == "train/loss" ? loss_curve_ : lr_curve_;
+  if (!log_ || id < 0) return;
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  log_->append_curve(id, CurveRecord{global_step_, value, wall});
+}
+
+void Trainer::begin_stage(std::size_t index) {
+  stage_ = index;
+  const StageSpec& st = cfg_.stages[index];
+  const Params& o = st.optimizer;
+  auto params = comps_.model->parameters();
+  if (o.string("name") == "adam") {
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.real("lr"))
+                    .betas({o.real("beta1"), o.real("beta2")})
+                    .eps(o.real("eps"))
+                    .weight_decay(o.real("weight_decay")));
+  } else {
+    optimizer_ = std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.real("lr"))
+                    .momentum(o.real("momentum"))
+                    .nesterov(o.boolean("nesterov"))
+                    .weight_decay(o.real("weight_decay")));
+  }
+  comps_.model->set_norm_frozen(st.norm_mode == "frozen");
+  comps_.model->train();
+  std::int64_t per_epoch = data_.train_x.size(0) / cfg_.data.integer("batch_size");
+  stage_steps_ = st.steps > 0 ? st.steps : st.epochs * std::max<std::int64_t>(per_epoch, 1);
+  step_in_stage_ = 0;
+}
+
+double Trainer::learning_rate(std::int64_t s, std::int64_t total) const {
+  const Params& sch = cfg_.stages[stage_].schedule;
+  double base = cfg_.stages[stage_].optimizer.real("lr");
+  std::int64_t warm = sch.integer("warmup_steps");
+  if (s < warm) return base * static_cast<double>(s + 1) / static_cast<double>(warm);
+  const auto& name = sch.string("name");
+  if (name == "step") return base * std::pow(sch.real("gamma"), static_cast<double>((s - warm) / sch.integer("step_every")));
+  if (name == "cosine") {
+    double t = static_cast<double>(s - warm) / static_cast<double>(std::max<std::int64_t>(total - warm, 1));
+    double lo = sch.real("min_lr");
+    return lo + 0.5 * (base - lo) * (1.0 + std::cos(M_PI * std::min(t, 1.0)));
+  }
+  return base;
+}
+
+double Trainer::step(const Batch& batch) {
+  const StageSpec& st = cfg_.stages[stage_];
+  double lr = learning_rate(step_in_stage_, stage_steps_);
+  for (auto& g : optimizer_->param_groups()) g.options().set_lr(lr);
+  ctx_->begin(batch, global_step_, 0);
+  at::Tensor total;
+  for (auto& l : comps_.stage_losses[stage_]) {
+    ctx_->set_component(l.name);
+    at::Tensor v = l.object->compute(*ctx_);
+    if (v.dim() != 0) throw RunError(l.name + ": loss must return a scalar (0-d) tensor, got shape " + std::to_string(v.dim()) + "-d");
+    ctx_->log("loss", v.item<double>());
+    total = total.defined() ? total + l.weight * v : l.weight * v;
+  }
+  // Zeroed here, after the losses ran, so nothing a sampler did leaks into the update.
+  optimizer_->zero_grad();
+  total.backward();
+  if (st.grad_clip > 0) torch::nn::utils::clip_grad_norm_(comps_.model->parameters(), st.grad_clip);
+  optimizer_->step();
+  double loss = total.item<double>();
+  log_curve("train/loss", loss);
+  log_curve("train/lr", lr);
+  StepStats stats{global_step_ + 1, 0, st.name, loss, ctx_->terms()};
+  for (auto& l : comps_.stage_losses[stage_]) l.object->on_step_end(stats);
+  for (auto& [name, s] : comps_.samplers) s->on_step_end(stats);
+  ++step_in_stage_;
+  ++global_step_;
+  return loss;
+}
+
+std::map<std::string, double> Trainer::evaluate(const std::string& split) {
+  const at::Tensor& x = split == "test" ? data_.test_x : data_.val_x;
+  const at::Tensor& y = split == "test" ? data_.test_y : data_.val_y;
+  std::map<std::string, double> out;
+  if (comps_.metrics.empty() || x.size(0) == 0) return out;
+  ModeGuard guard(*comps_.model, ModelMode::eval);
+  for (auto& m : comps_.metrics) m.object->reset();
+  std::int64_t bs = cfg_.data.integer("eval_batch_size");
+  for (std::int64_t i = 0; i < x.size(0); i += bs) {
+    Batch b{x.slice(0, i, i + bs), y.slice(0, i, i + bs)};
+    EvalBatch eb{b.x, b.y, {}};
+    {
+      torch::NoGradGuard no_grad;
+      eb.logits = comps_.model->forward(b.x);
+    }
+    ctx_->begin(b, global_step_, 0);
+    for (auto& m : comps_.metrics) {
+      ctx_->set_component(m.name);
+      m.object->update(eb, *ctx_);
+    }
+  }
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  for (auto& m : comps_.metrics)
+    for (auto& [term, value] : m.object->result()) {
+      std::string key = split + "/" + m.name + "/" + term;
+      out[m.name + "/" + term] = value;
+      if (!log_) continue;
+      int id = log_->eval_id(key);
+      if (id < 0) throw RunError(m.name + ": returned undeclared result '" + term + "'; declare it in outputs()");
+      log_->append_eval(id, CurveRecord{global_step_, value, wall});
+    }
+  if (log_) log_->flush();
+  return out;
+}
+
+namespace {
+std::string summary(const std::map<std::string, double>& r) {
+  std::string s;
+  for (auto& [k, v] : r) s += "  " + k + " " + std::to_string(v);
+  return s;
+}
+}  // namespace
+
+std::string Trainer::run() {
+  std::int64_t bs = cfg_.data.integer("batch_size");
+  std::int64_t n = data_.train_x.size(0);
+  if (n < bs) throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(cfg_.experiment.integer("seed")) + 1);
+  std::int64_t flush_every = cfg_.log.integer("flush_every");
+  for (std::size_t si = 0; si < cfg_.stages.size(); ++si) {
+    begin_stage(si);
+    const StageSpec& st = cfg_.stages[si];
+    progress_->start_stage(cfg_.name, st.name, stage_steps_);
+    std::int64_t per_epoch = n / bs;
+    for (std::int64_t epoch = 0; step_in_stage_ < stage_steps_; ++epoch) {
+      auto perm = torch::randperm(n, gen, torch::kInt64);
+      for (std::int64_t b = 0; b < per_epoch && step_in_stage_ < stage_steps_; ++b) {
+        if (g_stop_signal.load()) {
+          progress_->finish_stage();
+          return "interrupted";
+        }
+        auto idx = perm.slice(0, b * bs, (b + 1) * bs);
+        double loss = step(Batch{data_.train_x.index_select(0, idx), data_.train_y.index_select(0, idx)});
+        progress_->update(step_in_stage_, loss);
+        if (!std::isfinite(loss) || std::abs(loss) > 1e8) {
+          progress_->finish_stage();
+          progress_->message(cfg_.name + ": loss " + std::to_string(loss) + " at step " + std::to_string(global_step_) +
+                             ": diverged");
+          return "diverged";
+        }
+        if (log_ && global_step_ % flush_every == 0) log_->flush();
+        if (st.eval_every > 0 && step_in_stage_ % st.eval_every == 0) evaluate("val");
+      }
+      if (st.eval_every == 0) {
+        auto r = evaluate("val");
+        if (!r.empty()) progress_->message(cfg_.name + "/" + st.name + " epoch " + std::to_string(epoch) + " val:" + summary(r));
+      }
+    }
+    progress_->finish_stage();
+  }
+  auto test = evaluate("test");
+  progress_->message(cfg_.name + " test:" + summary(test));
+  return "completed";
+}
+
+}  // namespace ebm::kernel
