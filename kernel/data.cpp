@@ -149,6 +149,7 @@ Dataset load_dataset(const Params& data, std::uint64_t seed) {
   // training file is already shuffled), so it never depends on the seed.
   std::int64_t n = train_x.size(0);
   std::int64_t val = data.integer("validation");
+  if (val < 0) val = name == "fashion_mnist" ? 5000 : n / 10;
   if (val >= n) throw DataError("[data] validation = " + std::to_string(val) + " leaves no training data: the training file has " +
                                 std::to_string(n) + " samples; lower 'data.validation'");
   d.val_x = train_x.slice(0, n - val);

@@ -51,7 +51,9 @@ const Schema& data_schema() {
       p::string("path", "folder of the gzip IDX files (fashion_mnist)").set_default("/usr/share/datasets/fashion-mnist"),
       p::integer("batch_size", "training batch size").set_default(64).range(1, 1 << 16),
       p::integer("eval_batch_size", "evaluation batch size").set_default(1000).range(1, 1 << 16),
-      p::integer("validation", "training images held out for validation").set_default(5000).at_least(0),
+      p::integer("validation", "training samples held out for validation (-1: 5000 for fashion_mnist, 10 % for toy2d)")
+          .set_default(-1)
+          .at_least(-1),
       p::integer("subset", "use only the first N training images (0 = all)").set_default(0).at_least(0),
       p::integer("test_subset", "use only the first N test images (0 = all)").set_default(0).at_least(0),
       p::enumeration("toy", {"rings", "moons", "gaussians8"}, "toy2d: the distribution").set_default("moons"),

@@ -140,12 +140,12 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       }
       progress.message(cfg.name + ": " + status + " -> " + log_path);
     } catch (const std::exception& e) {
-      if (log) {
-        try {
-          log->set_status("failed");
-          log->close();
-        } catch (...) {}
-      }
+      // The index already links this log: leave one that says "failed", never a dangling link.
+      try {
+        if (!log) log = std::make_unique<VariantLog>(log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
+        log->set_status("failed");
+        log->close();
+      } catch (...) {}
       std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << e.what() << "\n";
       exit_code = 1;
     }

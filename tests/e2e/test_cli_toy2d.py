@@ -1,0 +1,98 @@
+"""End to end on toy2d: ebmlab run writes an index and a variant log whose contents
+(provenance, curves, evaluations, status) are checked with h5py, as a user would."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+
+import h5py
+
+from common import TOY, args, case, expect, finish, run, write
+
+A = args()
+
+
+@case
+def run_writes_complete_files(d):
+    desc = write(os.path.join(d, "toy.toml"), TOY)
+    r = run(A.ebmlab, "run", desc, "--threads", "1", cwd=d)
+    expect(r.returncode == 0, f"exit {r.returncode}: {r.stderr}")
+    expect("toy" in r.stderr and "step" in r.stderr, "no progress lines: " + r.stderr)
+    index = os.path.join(d, "runs", "toy.h5")
+    with h5py.File(index, "r") as f:
+        expect(f.attrs["format_version"] == 1, dict(f.attrs))
+        expect(f.attrs["threads"] == 1, dict(f.attrs))
+        expect(b"--threads 1" in f.attrs["command_line"] or "--threads 1" in str(f.attrs["command_line"]), f.attrs["command_line"])
+        expect(f["descriptor"][()].decode() == TOY, "descriptor text differs")
+        resolved = json.loads(f["resolved"][()].decode())
+        expect(resolved["main"]["data"]["eval_batch_size"] == 1000, "defaults missing from resolved config")
+        expect(resolved["main"]["stage"][0]["optimizer"]["name"] == "adam", resolved["main"]["stage"])
+        plugins = f["plugins"]
+        expect("libebmlab_mlp.so" in plugins, list(plugins))
+        mlp = plugins["libebmlab_mlp.so"].attrs
+        path = mlp["path"].decode() if isinstance(mlp["path"], bytes) else mlp["path"]
+        sha = mlp["sha256"].decode() if isinstance(mlp["sha256"], bytes) else mlp["sha256"]
+        expect(hashlib.sha256(open(path, "rb").read()).hexdigest() == sha, "plugin sha256 mismatch")
+
+        log = f["variants/main"]  # the external link to runs/toy/main.h5
+        expect(log["status"][()].rstrip(b"\0") == b"completed", log["status"][()])
+        loss = log["curves/train/loss"][()]
+        steps_per_epoch = (2000 - 400) // 32
+        expect(len(loss) == 3 * steps_per_epoch, f"{len(loss)} loss records")
+        expect(list(loss["step"]) == list(range(len(loss))), "steps not consecutive")
+        expect(all(loss["wall"][1:] >= loss["wall"][:-1]), "wall time not monotone")
+        expect(loss["value"][-20:].mean() < loss["value"][:20].mean() * 0.5, "loss did not fall")
+        expect(len(log["curves/ce/batch_accuracy"]) == len(loss), "per-loss terms missing")
+        lr = log["curves/train/lr"][()]
+        expect(abs(lr["value"][0] - 0.01) < 1e-12, lr[:3])
+        val = log["eval/val/accuracy/accuracy"][()]
+        expect(len(val) == 3, f"{len(val)} validation evaluations, expected one per epoch")
+        test = log["eval/test/accuracy/accuracy"][()]
+        expect(len(test) == 1 and test["value"][0] > 0.95, test)
+        expect(log["eval/test/accuracy/n"][()]["value"][0] == 500, "test split size")
+
+
+@case
+def variants_get_one_log_each(d):
+    text = TOY.replace("epochs = 3", "steps = 20") + """
+[variants.narrow.model.backbone]
+hidden = [8]
+
+[variants.wide.model.backbone]
+hidden = [64, 64]
+"""
+    desc = write(os.path.join(d, "v.toml"), text)
+    r = run(A.ebmlab, "validate", desc)
+    expect(r.returncode == 0 and "2 variants: narrow, wide" in r.stdout, r.stdout + r.stderr)
+    r = run(A.ebmlab, "run", desc, "--quiet", cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    with h5py.File(os.path.join(d, "runs", "toy.h5"), "r") as f:
+        expect(sorted(f["variants"]) == ["narrow", "wide"], list(f["variants"]))
+        for v in ("narrow", "wide"):
+            expect(len(f[f"variants/{v}/curves/train/loss"]) == 20, v)
+        narrow = json.loads(f["variants/narrow/config"][()].decode())
+        expect(narrow["model"]["backbone"]["hidden"] == [8], narrow["model"])
+
+
+@case
+def sigint_stops_cleanly(d):
+    desc = write(os.path.join(d, "long.toml"), TOY.replace("epochs = 3", "epochs = 100000"))
+    env = dict(os.environ)
+    env.pop("EBMLAB_PLUGIN_PATH", None)
+    p = subprocess.Popen([A.ebmlab, "run", desc, "--quiet"], cwd=d, env=env, stderr=subprocess.PIPE, text=True)
+    log = os.path.join(d, "runs", "toy", "main.h5")
+    deadline = time.time() + 60
+    while time.time() < deadline and not os.path.exists(log):
+        time.sleep(0.1)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    expect(p.returncode == 130, f"exit {p.returncode}: {err}")
+    with h5py.File(log, "r") as f:
+        expect(f["status"][()].rstrip(b"\0") == b"interrupted", f["status"][()])
+        expect(len(f["curves/train/loss"]) > 0, "no records flushed before the stop")
+
+
+finish()

@@ -1,0 +1,119 @@
+// Whole descriptors against the real plugins: every kind of mistake gives one message
+// with file:line:column, and variants expand into plain, separately validated configs.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "descriptor.hpp"
+#include "helpers.hpp"
+#include "registry.hpp"
+
+using namespace ebm;
+using namespace ebm::kernel;
+
+namespace {
+
+const std::string kValid = R"([experiment]
+name = "t"
+
+[data]
+dataset = "toy2d"
+
+[model]
+backbone = { plugin = "mlp", hidden = [16] }
+
+[[stage]]
+steps = 5
+losses = [ { plugin = "ce" } ]
+
+[[metric]]
+plugin = "accuracy"
+)";
+
+std::string resolve_error(const std::string& text) {
+  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml")};
+  return test::error_of<SchemaError>([&] { resolve(expand(d).at(0), test::registry()); });
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  auto at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  return s.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("descriptor: a valid descriptor resolves with defaults filled in") {
+  Descriptor d{"d.toml", kValid, parse_toml_text(kValid, "d.toml")};
+  auto variants = expand(d);
+  REQUIRE(variants.size() == 1);
+  CHECK(variants[0].name == "main");
+  VariantConfig c = resolve(variants[0], test::registry());
+  CHECK(c.backbone.plugin == "mlp");
+  CHECK(c.norm.plugin == "none");  // the default normalization
+  CHECK(c.data.integer("batch_size") == 64);
+  REQUIRE(c.stages.size() == 1);
+  CHECK(c.stages[0].name == "stage0");
+  CHECK(c.stages[0].optimizer.string("name") == "sgd");
+  CHECK(c.stages[0].losses.at(0).weight == 1.0);
+  CHECK(c.metrics.at(0).name == "accuracy");
+}
+
+TEST_CASE("descriptor: TOML syntax errors name line and column") {
+  auto msg = test::error_of<ConfigError>([] { parse_toml_text("[data]\nbatch_size = = 3\n", "bad.toml"); });
+  CHECK(msg.find("bad.toml:2:") == 0);
+  CHECK(msg.find("TOML syntax error") != std::string::npos);
+}
+
+TEST_CASE("descriptor: unknown plugin names list the available ones") {
+  auto msg = resolve_error(replace(kValid, "plugin = \"mlp\"", "plugin = \"mpl\""));
+  CHECK(msg == "d.toml:8:23: 'model.backbone.plugin': no backbone plugin named 'mpl'; did you mean 'mlp'? "
+               "(available: convnet, mlp)");
+}
+
+TEST_CASE("descriptor: unknown keys in plugin tables and top level") {
+  auto msg = resolve_error(replace(kValid, "hidden = [16]", "hiden = [16]") + "\n[sampler.x]\nplugin = \"pgd\"\n");
+  CHECK(msg.find("d.toml:17:1: unknown top-level key 'sampler'; did you mean 'samplers'?") != std::string::npos);
+  CHECK(msg.find("d.toml:8:38: unknown key 'model.backbone.hiden'; did you mean 'hidden'?") != std::string::npos);
+}
+
+TEST_CASE("descriptor: kernel sections are checked strictly too") {
+  auto msg = resolve_error(replace(kValid, "steps = 5", "steps = 5\nepochs = 2\noptimizer = { name = \"adamw\" }"));
+  CHECK(msg.find("d.toml:13:22: 'stage.0.optimizer.name' = \"adamw\": expected one of sgd|adam; did you mean 'adam'?") !=
+        std::string::npos);
+  CHECK(msg.find("d.toml:10:1: 'stage.0': expected exactly one of 'epochs' or 'steps' to be positive") != std::string::npos);
+}
+
+TEST_CASE("descriptor: a missing section is reported against the file") {
+  auto msg = resolve_error(replace(kValid, "[data]\ndataset = \"toy2d\"\n", ""));
+  CHECK(msg.find("d.toml:1:1: missing required table [data]") != std::string::npos);
+}
+
+TEST_CASE("descriptor: references to samplers must resolve") {
+  std::string text = replace(kValid, "losses = [ { plugin = \"ce\" } ]",
+                             "losses = [ { plugin = \"fixture_loss\", label = \"l\", inner = { tag = \"t\" }, sampler = \"atk\" } ]");
+  text += "\n[samplers.attack]\nplugin = \"fixture_sampler\"\n";
+  auto msg = resolve_error(text);
+  CHECK(msg.find("'stage.0.losses.0.sampler' refers to sampler 'atk', which is not defined: expected one of "
+                 "[samplers.attack]") != std::string::npos);
+}
+
+TEST_CASE("descriptor: variants deep-merge onto the base and are validated each") {
+  std::string text = kValid + R"(
+[variants.wide.model.backbone]
+hidden = [64, 64]
+
+[variants.broken.data]
+batch_size = "large"
+)";
+  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml")};
+  auto variants = expand(d);
+  REQUIRE(variants.size() == 2);
+  CHECK(variants[0].name == "broken");
+  CHECK(variants[1].name == "wide");
+  VariantConfig wide = resolve(variants[1], test::registry());
+  CHECK(wide.backbone.plugin == "mlp");  // kept from the base: tables merge
+  CHECK(wide.backbone.params.integers("hidden") == std::vector<std::int64_t>{64, 64});
+  auto msg = test::error_of<SchemaError>([&] { resolve(variants[0], test::registry()); });
+  CHECK(msg == "d.toml:21:14: 'data.batch_size': expected integer in [1, 65536], found string \"large\"");
+}
