@@ -123,7 +123,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, rounds = 15;
+  int threads = 2, rounds = 31;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
@@ -137,12 +137,19 @@ int main(int argc, char** argv) {
 
   // Interleaved comparison: each round times a block of raw steps, then of ebmlab steps.
   auto& s = setup();
-  const int block = 20;
+  const int block = 10;
   for (int i = 0; i < 10; ++i) { s.raw_step(); s.ebmlab_step(); }  // warm-up
   std::vector<double> ratios, raw_times;
   for (int r = 0; r < rounds; ++r) {
-    double raw = seconds([&] { s.raw_step(); }, block);
-    double ebm = seconds([&] { s.ebmlab_step(); }, block);
+    // Alternate which side goes first so cache and allocator warmth favour neither.
+    double raw = 0, ebm = 0;
+    if (r % 2 == 0) {
+      raw = seconds([&] { s.raw_step(); }, block);
+      ebm = seconds([&] { s.ebmlab_step(); }, block);
+    } else {
+      ebm = seconds([&] { s.ebmlab_step(); }, block);
+      raw = seconds([&] { s.raw_step(); }, block);
+    }
     ratios.push_back(ebm / raw);
     raw_times.push_back(raw);
   }
