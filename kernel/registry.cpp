@@ -1,4 +1,5 @@
 #include "registry.hpp"
+#include "version.hpp"
 
 #include <openssl/evp.h>
 
@@ -132,7 +133,7 @@ void Registry::load_default_path() {
   };
   fs::path exe = executable_dir();
   add(exe / "plugins");
-  add(exe.parent_path() / "lib" / "ebmlab" / "plugins");
+  add(exe.parent_path() / kInstalledPluginDir);
   if (const char* env = std::getenv("EBMLAB_PLUGIN_PATH")) {
     std::string s = env;
     size_t start = 0;

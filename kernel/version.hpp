@@ -4,4 +4,6 @@
 namespace ebm::kernel {
 extern const char* const kVersion;
 extern const char* const kGitCommit;
+/// Plugin folder of an installed ebmlab, relative to the install prefix.
+extern const char* const kInstalledPluginDir;
 }  // namespace ebm::kernel

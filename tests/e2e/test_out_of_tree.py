@@ -1,0 +1,48 @@
+"""Install ebmlab into a prefix, build the out-of-tree example plugin with
+find_package(ebmlab), and train with it through the installed binary."""
+import os
+import subprocess
+
+import h5py
+
+from common import TOY, args, case, expect, finish, run, write
+
+A = args()
+BUILD = os.path.dirname(os.path.dirname(A.fixtures))  # <build>/tests/fixture_plugins -> <build>
+
+
+def sh(*cmd, cwd=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    expect(r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+@case
+def installed_sdk_builds_and_runs_a_plugin(d):
+    prefix = os.path.join(d, "prefix")
+    sh("cmake", "--install", BUILD, "--prefix", prefix)
+    for f in ("bin/ebmlab", "include/ebmlab/ebmlab.hpp", "lib/cmake/ebmlab/ebmlabConfig.cmake",
+              "lib/ebmlab/plugins/libebmlab_convnet.so"):
+        expect(os.path.exists(os.path.join(prefix, f)), f"not installed: {f}")
+    build = os.path.join(d, "plugin-build")
+    sh("cmake", "-S", os.path.join(A.source, "tests", "out_of_tree"), "-B", build, "-G", "Ninja",
+       f"-DCMAKE_PREFIX_PATH={prefix}", "-DCMAKE_BUILD_TYPE=Release")
+    sh("cmake", "--build", build)
+    lib = os.path.join(build, "libebmlab_l2_logits.so")
+    expect(os.path.exists(lib), os.listdir(build))
+
+    ebmlab = os.path.join(prefix, "bin", "ebmlab")
+    env = {"EBMLAB_PLUGIN_PATH": build}
+    r = run(ebmlab, "plugins", "--describe", "l2_logits", env=env)
+    expect(r.returncode == 0 and "weight of the penalty" in r.stdout, r.stdout + r.stderr)
+    desc = write(os.path.join(d, "t.toml"), TOY.replace("epochs = 3", "steps = 10").replace(
+        'losses = [ { plugin = "ce" } ]', 'losses = [ { plugin = "ce" }, { plugin = "l2_logits", scale = 0.01 } ]'))
+    r = run(ebmlab, "run", desc, "--quiet", env=env, cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    with h5py.File(os.path.join(d, "runs", "toy.h5"), "r") as f:
+        expect(len(f["variants/main/curves/l2_logits/mean_energy"]) == 10, list(f["variants/main/curves"]))
+        libs = [f["plugins"][k].attrs["path"] for k in f["plugins"]]
+        expect(any(b"l2_logits" in (p if isinstance(p, bytes) else p.encode()) for p in libs), libs)
+
+
+finish()
