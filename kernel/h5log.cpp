@@ -3,12 +3,10 @@
 #include <hdf5.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "ebmlab/error.hpp"
 #include "version.hpp"

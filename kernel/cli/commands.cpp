@@ -38,11 +38,13 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
 std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& registry) {
   std::vector<VariantConfig> out;
   std::string problems;
-  for (auto& v : expand(d)) {
+  const std::vector<Variant> variants = expand(d);
+  for (auto& v : variants) {
     try {
       out.push_back(resolve(v, registry));
     } catch (const SchemaError& e) {
-      problems += (problems.empty() ? "" : "\n") + std::string(out.empty() && expand(d).size() == 1 ? "" : "variant '" + v.name + "':\n") + e.what();
+      std::string label = variants.size() == 1 ? "" : "variant '" + v.name + "':\n";
+      problems += (problems.empty() ? "" : "\n") + label + e.what();
     }
   }
   if (!problems.empty()) throw SchemaError("invalid descriptor\n" + problems);
@@ -92,10 +94,15 @@ int run_command(const std::vector<std::string>& args, const std::string& command
 
   torch::set_num_threads(threads);
   // Data are loaded (and checked) before anything is written.
+  // Variants with identical [data] tables share one loaded data set.
   std::map<std::string, Dataset> datasets;
+  std::vector<const Dataset*> data_of;
   for (auto& cfg : configs) {
     auto key = json::serialize(to_json(Value(cfg.data.values())));
-    if (!datasets.count(key)) datasets.emplace(key, load_dataset(cfg.data, static_cast<std::uint64_t>(cfg.experiment.integer("seed"))));
+    auto it = datasets.find(key);
+    if (it == datasets.end())
+      it = datasets.emplace(key, load_dataset(cfg.data, static_cast<std::uint64_t>(cfg.experiment.integer("seed")))).first;
+    data_of.push_back(&it->second);
   }
 
   if (vm.count("overwrite")) {
@@ -121,9 +128,9 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   bool quiet = vm.count("quiet") > 0;
   Progress progress(isatty(STDERR_FILENO) != 0, configs.front().log.real("progress_every"), quiet);
   int exit_code = 0;
-  for (auto& cfg : configs) {
-    auto key = json::serialize(to_json(Value(cfg.data.values())));
-    const Dataset& data = datasets.at(key);
+  for (std::size_t vi = 0; vi < configs.size(); ++vi) {
+    const VariantConfig& cfg = configs[vi];
+    const Dataset& data = *data_of[vi];
     torch::manual_seed(static_cast<std::uint64_t>(cfg.experiment.integer("seed")));
     std::string log_path = (log_dir / (cfg.name + ".h5")).string();
     std::unique_ptr<VariantLog> log;
