@@ -118,8 +118,8 @@ void Trainer::begin_stage(std::size_t index) {
   }
   comps_.model->set_norm_frozen(st.norm_mode == "frozen");
   comps_.model->train();
-  std::int64_t per_epoch = data_.train_x.size(0) / cfg_.data.integer("batch_size");
-  stage_steps_ = st.steps > 0 ? st.steps : st.epochs * std::max<std::int64_t>(per_epoch, 1);
+  steps_per_epoch_ = std::max<std::int64_t>(data_.train_x.size(0) / cfg_.data.integer("batch_size"), 1);
+  stage_steps_ = st.steps > 0 ? st.steps : st.epochs * steps_per_epoch_;
   step_in_stage_ = 0;
 }
 
@@ -142,7 +142,8 @@ double Trainer::step(const Batch& batch) {
   const StageSpec& st = cfg_.stages[stage_];
   double lr = learning_rate(step_in_stage_, stage_steps_);
   for (auto& g : optimizer_->param_groups()) g.options().set_lr(lr);
-  ctx_->begin(batch, global_step_, 0);
+  const std::int64_t epoch = step_in_stage_ / steps_per_epoch_;
+  ctx_->begin(batch, global_step_, epoch);
   at::Tensor total;
   for (auto& l : comps_.stage_losses[stage_]) {
     ctx_->set_component(l.name);
@@ -159,7 +160,7 @@ double Trainer::step(const Batch& batch) {
   double loss = total.item<double>();
   log_curve("train/loss", loss);
   log_curve("train/lr", lr);
-  StepStats stats{global_step_ + 1, 0, st.name, loss, ctx_->terms()};
+  StepStats stats{global_step_ + 1, epoch, st.name, loss, ctx_->terms()};
   for (auto& l : comps_.stage_losses[stage_]) l.object->on_step_end(stats);
   for (auto& [name, s] : comps_.samplers) s->on_step_end(stats);
   ++step_in_stage_;
@@ -182,7 +183,7 @@ std::map<std::string, double> Trainer::evaluate(const std::string& split) {
       torch::NoGradGuard no_grad;
       eb.logits = comps_.model->forward(b.x);
     }
-    ctx_->begin(b, global_step_, 0);
+    ctx_->begin(b, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_);
     for (auto& m : comps_.metrics) {
       ctx_->set_component(m.name);
       m.object->update(eb, *ctx_);

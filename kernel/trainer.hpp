@@ -48,7 +48,7 @@ class Trainer {
   std::unique_ptr<StepContextImpl> ctx_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::size_t stage_ = 0;
-  std::int64_t stage_steps_ = 0, step_in_stage_ = 0, global_step_ = 0;
+  std::int64_t stage_steps_ = 0, step_in_stage_ = 0, global_step_ = 0, steps_per_epoch_ = 1;
   std::chrono::steady_clock::time_point start_;
   int loss_curve_ = -1, lr_curve_ = -1;
 };

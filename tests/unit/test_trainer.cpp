@@ -113,3 +113,23 @@ TEST_CASE("trainer: a frozen stage keeps BatchNorm statistics fixed") {
   t.step(batch);
   CHECK(torch::equal(before, running_mean()));  // stage 1: frozen
 }
+
+TEST_CASE("trainer: the step context reports the epoch within the stage") {
+  std::string text = kToy;
+  text.replace(text.find("losses = [ { plugin = \"ce\" } ]"), 30,
+               "losses = [ { plugin = \"fixture_loss\", label = \"x\", inner = { tag = \"t\" }, scale = 0.01 } ]");
+  text.replace(text.find("steps = 300"), 11, "steps = 60");
+  Run r(text);  // 1800 training points / batch 32 = 56 steps per epoch
+  test::TempDir dir;
+  auto path = dir.file("log.h5");
+  {
+    VariantLog log(path, "main", "{}", log_layout(r.comps));
+    Trainer t(r.cfg, r.comps, r.data, &log, &r.progress);
+    CHECK(t.run() == "completed");
+  }
+  auto epochs = read_series(path, "curves/fixture_loss/epoch");
+  REQUIRE(epochs.size() == 60);
+  CHECK(epochs[55].value == 0.0);
+  CHECK(epochs[56].value == 1.0);
+  CHECK(epochs[59].value == 1.0);
+}
