@@ -46,7 +46,8 @@ const Schema& experiment_schema() {
 }
 
 const Schema& data_schema() {
-  static const Schema s = {
+  static const Schema s = [] {
+  Schema s = {
       p::enumeration("dataset", {"fashion_mnist", "toy2d"}, "built-in data set").require(),
       p::string("path", "folder of the gzip IDX files (fashion_mnist)").set_default("/usr/share/datasets/fashion-mnist"),
       p::integer("batch_size", "training batch size").set_default(64).range(1, 1 << 16),
@@ -59,6 +60,26 @@ const Schema& data_schema() {
       p::enumeration("toy", {"rings", "moons", "gaussians8"}, "toy2d: the distribution").set_default("moons"),
       p::integer("toy_samples", "toy2d: training points (test: a quarter as many)").set_default(4000).range(16, 10000000),
       p::real("toy_noise", "toy2d: Gaussian noise added to the points").set_default(0.05).range(0, 10),
+      p::table("streams", {}, "extra data streams by name: [data.streams.NAME] (see stream keys)"),
+  };
+  for (auto& k : stream_schema())
+    if (k.name != "batch_size") s.push_back(k);  // the "train" stream's own keys live in [data]
+  return s;
+  }();
+  return s;
+}
+
+const Schema& stream_schema() {
+  static const Schema s = {
+      p::integer("batch_size", "batch size of this stream (0: [data] batch_size)").set_default(0).range(0, 1 << 16),
+      p::enumeration("augment", {"none", "flip_crop", "crop", "strong"},
+                     "augmentation: flip_crop = random crop with padding + horizontal flip; strong = flip_crop + "
+                     "cutout + brightness/contrast jitter (image data only)")
+          .set_default("none"),
+      p::integer("crop_padding", "random-crop padding in pixels").set_default(2).range(0, 64),
+      p::real("noise", "Gaussian input noise sigma added to each batch (JEM's sigma_data; 0.015 on [0,1] = 0.03 on [-1,1])")
+          .set_default(0.0)
+          .range(0, 10),
   };
   return s;
 }
@@ -89,6 +110,12 @@ const Schema& stage_schema() {
       p::enumeration("norm_mode", {"train", "frozen"}, "norm layers: batch statistics or frozen (eval) statistics")
           .set_default("train"),
       p::integer("eval_every", "evaluate on the validation split every N steps (0 = each epoch end)").set_default(0).at_least(0),
+      p::real("ema", "decay of an exponential moving average of the weights (0 = off; DAT: 0.999)").set_default(0.0).range(0, 0.999999),
+      p::enumeration("eval_weights", {"raw", "ema"}, "weights evaluated during and after this stage").set_default("raw"),
+      p::real("loss_bound", "divergence: |loss| above this ends the variant as diverged (JEM's rule: 1e8)").set_default(1e8).at_least(0),
+      p::real("energy_bound", "divergence: a logged energy term (named e_* or *energy*) above this in magnitude ends the variant")
+          .set_default(1e6)
+          .at_least(0),
       p::list("losses", p::table("loss", {}, "a loss"), "losses summed with their weights").require().at_least(1),
   };
   return s;
@@ -198,7 +225,34 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
     out = Params(t, "[" + key + "]");
   };
   plain("experiment", experiment_schema(), true, cfg.experiment);
-  plain("data", data_schema(), true, cfg.data);
+  {
+    const Value& dv = r.section("data", true);
+    Table t = validate_table(dv, data_schema(), "data", r.diag, r.refs, {"streams"});
+    Params dp(t, "[data]");
+    StreamSpec train{"train", 0, "none", 0, 0.0};
+    const bool ok = r.diag.empty();  // values are only typed when nothing failed so far
+    if (ok) train = StreamSpec{"train", dp.integer("batch_size"), dp.string("augment"), dp.integer("crop_padding"), dp.real("noise")};
+    cfg.streams.push_back(train);
+    Table streams_out;
+    if (const Value* sv = dv.find("streams"); sv && sv->type() == Value::Type::table) {
+      for (auto& [name, st] : sv->as_table()) {
+        std::string path = "data.streams." + name;
+        Table stt = validate_table(st, stream_schema(), path, r.diag, r.refs);
+        if (name == "train" || name == "eval")
+          r.diag.add(st.loc(), "'" + path + "': '" + name + "' is reserved; the [data] table configures the train stream");
+        if (ok && r.diag.empty()) {
+          Params spp(stt, path);
+          std::int64_t bs = spp.integer("batch_size");
+          cfg.streams.push_back(StreamSpec{name, bs > 0 ? bs : train.batch_size, spp.string("augment"),
+                                           spp.integer("crop_padding"), spp.real("noise")});
+        }
+        streams_out[name] = Value(stt);
+      }
+    }
+    t["streams"] = Value(streams_out);
+    resolved["data"] = Value(t);
+    cfg.data = Params(t, "[data]");
+  }
   plain("log", log_schema(), false, cfg.log);
 
   const Schema named = {p::string("name", "name under which results are logged (default: the plugin name)")};
@@ -258,6 +312,12 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
         st.grad_clip = sp.real("grad_clip");
         st.norm_mode = sp.string("norm_mode");
         st.eval_every = sp.integer("eval_every");
+        st.ema = sp.real("ema");
+        st.eval_weights = sp.string("eval_weights");
+        st.loss_bound = sp.real("loss_bound");
+        st.energy_bound = sp.real("energy_bound");
+        if (st.eval_weights == "ema" && st.ema <= 0)
+          r.diag.add(sv.loc(), "'" + path + ".eval_weights': \"ema\" needs an average; set '" + path + ".ema' (e.g. 0.999)");
       }
       if (const Value* losses = sv.find("losses"); losses && losses->type() == Value::Type::list) {
         List losses_out;

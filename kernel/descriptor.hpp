@@ -48,7 +48,19 @@ struct StageSpec {
   double grad_clip = 0.0;
   std::string norm_mode;  ///< "train" | "frozen"
   std::int64_t eval_every = 0;  ///< steps; 0 = at each epoch's end
+  double ema = 0.0;             ///< weight-average decay; 0 = off
+  std::string eval_weights = "raw";
+  double loss_bound = 1e8, energy_bound = 1e6;
   std::vector<ComponentSpec> losses;
+};
+
+/// A data stream drawn from the training split with its own order and augmentation.
+struct StreamSpec {
+  std::string name;
+  std::int64_t batch_size = 0;
+  std::string augment;
+  std::int64_t crop_padding = 0;
+  double noise = 0.0;
 };
 
 /// A validated variant: every plugin exists and every parameter satisfies its schema.
@@ -56,6 +68,7 @@ struct VariantConfig {
   std::string name;
   Value resolved;  ///< the whole tree with defaults filled in
   Params experiment, data, log;
+  std::vector<StreamSpec> streams;  ///< "train" first
   ComponentSpec backbone, norm;
   std::vector<ComponentSpec> samplers;
   std::vector<StageSpec> stages;
@@ -69,6 +82,7 @@ VariantConfig resolve(const Variant& v, const Registry& registry);
 /// The kernel's own sections, for `ebmlab validate` and the docs.
 const Schema& experiment_schema();
 const Schema& data_schema();
+const Schema& stream_schema();
 const Schema& stage_schema();
 const Schema& log_schema();
 

@@ -17,6 +17,7 @@ namespace {
 
 constexpr hsize_t kChunkRows = 1024;
 constexpr std::size_t kStatusLength = 16;
+constexpr std::size_t kDetailLength = 1024;
 
 [[noreturn]] void h5_fail(const std::string& file, const std::string& what) {
   throw RunError(file + ": HDF5 error while " + what);
@@ -140,6 +141,12 @@ VariantLog::VariantLog(const std::string& path, const std::string& variant, cons
   hid_t stype = string_type(kStatusLength);
   hid_t space = H5Screate(H5S_SCALAR);
   status_ = check(H5Dcreate2(file_, "status", stype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, "creating status");
+  H5Tclose(stype);
+  // Why a variant ended as it did (divergence step and values, the failing plugin):
+  // created now because SWMR writers cannot add objects later.
+  stype = string_type(kDetailLength);
+  detail_ = check(H5Dcreate2(file_, "status_detail", stype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
+                  "creating status_detail");
   H5Sclose(space);
   H5Tclose(stype);
 
@@ -200,13 +207,17 @@ void VariantLog::flush() {
   H5Fflush(file_, H5F_SCOPE_LOCAL);
 }
 
-void VariantLog::set_status(const std::string& status) {
-  char buf[kStatusLength] = {0};
-  status.copy(buf, kStatusLength - 1);
-  hid_t stype = string_type(kStatusLength);
-  check(H5Dwrite(status_, stype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path_, "writing status");
-  H5Tclose(stype);
-  H5Dflush(status_);
+void VariantLog::set_status(const std::string& status, const std::string& detail) {
+  auto write_fixed = [this](hid_t ds, const std::string& text, std::size_t length, const char* what) {
+    std::string buf(length, '\0');
+    text.copy(buf.data(), length - 1);
+    hid_t stype = string_type(length);
+    check(H5Dwrite(ds, stype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), path_, what);
+    H5Tclose(stype);
+    H5Dflush(ds);
+  };
+  write_fixed(detail_, detail, kDetailLength, "writing status_detail");
+  write_fixed(status_, status, kStatusLength, "writing status");
 }
 
 void VariantLog::close() {
@@ -215,6 +226,7 @@ void VariantLog::close() {
   for (auto& s : curves_) H5Dclose(s.dataset);
   for (auto& s : evals_) H5Dclose(s.dataset);
   H5Dclose(status_);
+  H5Dclose(detail_);
   H5Tclose(record_type_);
   H5Fclose(file_);
   file_ = -1;

@@ -37,8 +37,9 @@ class VariantLog {
   void append_curve(int id, const CurveRecord& r) { curves_[static_cast<size_t>(id)].pending.push_back(r); }
   void append_eval(int id, const CurveRecord& r) { evals_[static_cast<size_t>(id)].pending.push_back(r); }
   void flush();
-  /// pending|running|completed|diverged|failed|interrupted; written and flushed at once.
-  void set_status(const std::string& status);
+  /// pending|running|completed|diverged|failed|interrupted, and why (status_detail, at
+  /// most 1023 bytes); written and flushed at once.
+  void set_status(const std::string& status, const std::string& detail = "");
   void close();
   const std::string& path() const { return path_; }
 
@@ -52,7 +53,7 @@ class VariantLog {
   void write_pending(Series& s);
 
   std::string path_;
-  std::int64_t file_ = -1, status_ = -1, record_type_ = -1;
+  std::int64_t file_ = -1, status_ = -1, detail_ = -1, record_type_ = -1;
   std::vector<Series> curves_, evals_;
   std::map<std::string, int> curve_index_, eval_index_;
 };

@@ -1,8 +1,11 @@
 #include "trainer.hpp"
 
 #include <cmath>
+#include <functional>
+#include <sstream>
 #include <torch/torch.h>
 
+#include "augment.hpp"
 #include "ebmlab/mode_guard.hpp"
 
 namespace ebm::kernel {
@@ -12,24 +15,31 @@ std::atomic<int> g_stop_signal{0};
 /// The kernel's StepContext: current batches, the sample memo, and curve routing.
 class StepContextImpl : public StepContext {
  public:
-  StepContextImpl(Components& c, const DataInfo& info, VariantLog* log, std::chrono::steady_clock::time_point start)
-      : comps_(c), info_(info), log_(log), start_(start) {}
+  using StreamFn = std::function<Batch(const std::string&)>;
+  StepContextImpl(Components& c, const Dataset& data, VariantLog* log, std::chrono::steady_clock::time_point start,
+                  StreamFn draw)
+      : comps_(c), info_(data.info), train_set_{data.train_x, data.train_y}, log_(log), start_(start), draw_(std::move(draw)) {}
 
-  void begin(const Batch& batch, std::int64_t step, std::int64_t epoch) {
+  /// evaluating: every stream name gives `batch` (metrics see the evaluation batch).
+  void begin(const Batch& batch, std::int64_t step, std::int64_t epoch, bool evaluating = false) {
     batch_ = batch;
     step_ = step;
     epoch_ = epoch;
+    evaluating_ = evaluating;
     memo_.clear();
+    streams_.clear();
     terms_.clear();
   }
   void set_component(const std::string& name) { component_ = name; }
   std::map<std::string, double>& terms() { return terms_; }
 
   const Batch& batch(const std::string& stream) override {
-    if (stream != "train" && stream != "eval")
-      throw RunError(component_ + ": unknown data stream '" + stream + "' (this kernel provides 'train')");
-    return batch_;
+    if (evaluating_ || stream == "train" || stream == "eval") return batch_;
+    auto it = streams_.find(stream);
+    if (it == streams_.end()) it = streams_.emplace(stream, draw_(stream)).first;
+    return it->second;
   }
+  const Batch& train_set() override { return train_set_; }
   torch::nn::Module& model() override { return *comps_.model; }
   at::Tensor logits(const at::Tensor& x) override { return comps_.model->forward(x); }
 
@@ -70,9 +80,13 @@ class StepContextImpl : public StepContext {
  private:
   Components& comps_;
   const DataInfo& info_;
+  Batch train_set_;
   VariantLog* log_;
   std::chrono::steady_clock::time_point start_;
+  StreamFn draw_;
   Batch batch_;
+  std::map<std::string, Batch> streams_;
+  bool evaluating_ = false;
   std::int64_t step_ = 0, epoch_ = 0;
   std::string component_;
   std::map<std::string, at::Tensor> memo_;
@@ -82,7 +96,10 @@ class StepContextImpl : public StepContext {
 
 Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, VariantLog* log, Progress* progress)
     : cfg_(cfg), comps_(comps), data_(data), log_(log), progress_(progress), start_(std::chrono::steady_clock::now()) {
-  ctx_ = std::make_unique<StepContextImpl>(comps_, data_.info, log_, start_);
+  ctx_ = std::make_unique<StepContextImpl>(comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); });
+  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
+  for (std::size_t i = 0; i < cfg_.streams.size(); ++i)
+    streams_.push_back(Stream{cfg_.streams[i], {}, 0, at::make_generator<at::CPUGeneratorImpl>(seed * 1000003 + 17 * (i + 1))});
   if (log_) {
     loss_curve_ = log_->curve_id("train/loss");
     lr_curve_ = log_->curve_id("train/lr");
@@ -90,6 +107,79 @@ Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& dat
 }
 
 Trainer::~Trainer() = default;
+
+Batch Trainer::prepare(Stream& s, Batch b) {
+  b.x = augment(b.x, s.spec.augment, s.spec.crop_padding, data_.info.lo, data_.info.hi, s.gen);
+  if (s.spec.noise > 0) b.x = b.x + torch::randn(b.x.sizes(), s.gen) * s.spec.noise;
+  return b;
+}
+
+Batch Trainer::draw(const std::string& name) {
+  auto it = std::find_if(streams_.begin(), streams_.end(), [&](const Stream& s) { return s.spec.name == name; });
+  if (it == streams_.end() || name == "train") {
+    std::string names;
+    for (auto& s : streams_) names += (names.empty() ? "" : ", ") + s.spec.name;
+    throw RunError("no data stream named '" + name + "' (declared: " + names + "; add [data.streams." + name + "])");
+  }
+  const std::int64_t n = data_.train_x.size(0), bs = std::min(it->spec.batch_size, n);
+  if (!it->perm.defined() || it->pos + bs > n) {
+    it->perm = torch::randperm(n, it->gen, torch::kInt64);
+    it->pos = 0;
+  }
+  auto idx = it->perm.slice(0, it->pos, it->pos + bs);
+  it->pos += bs;
+  return prepare(*it, Batch{data_.train_x.index_select(0, idx), data_.train_y.index_select(0, idx)});
+}
+
+namespace {
+/// Parameters, then floating-point buffers (running statistics): what the average covers.
+std::vector<at::Tensor> averaged_tensors(torch::nn::Module& m) {
+  std::vector<at::Tensor> out = m.parameters();
+  for (auto& b : m.buffers())
+    if (b.is_floating_point()) out.push_back(b);
+  return out;
+}
+}  // namespace
+
+void Trainer::ema_update() {
+  const double d = cfg_.stages[stage_].ema;
+  if (d <= 0) return;
+  torch::NoGradGuard no_grad;
+  auto current = averaged_tensors(*comps_.model);
+  if (ema_.size() != current.size()) {
+    ema_.clear();
+    for (auto& t : current) ema_.push_back(t.detach().clone());
+    return;
+  }
+  for (std::size_t i = 0; i < current.size(); ++i) ema_[i].mul_(d).add_(current[i].detach(), 1.0 - d);
+}
+
+bool Trainer::load_ema_into_model() {
+  if (ema_.empty()) return false;
+  torch::NoGradGuard no_grad;
+  auto current = averaged_tensors(*comps_.model);
+  for (std::size_t i = 0; i < current.size(); ++i) current[i].copy_(ema_[i]);
+  return true;
+}
+
+std::string Trainer::divergence(double loss) const {
+  const StageSpec& st = cfg_.stages[stage_];
+  std::ostringstream why;
+  why.precision(6);
+  if (!std::isfinite(loss) || std::abs(loss) > st.loss_bound)
+    why << "loss " << loss << (std::isfinite(loss) ? " exceeds loss_bound " + std::to_string(st.loss_bound) : " is not finite");
+  for (auto& [key, v] : ctx_->terms()) {
+    if (!why.str().empty()) break;
+    auto term = key.substr(key.rfind('/') + 1);
+    bool is_energy = term.rfind("e_", 0) == 0 || term.find("energy") != std::string::npos;
+    if (!std::isfinite(v)) why << key << " = " << v << " is not finite";
+    else if (is_energy && std::abs(v) > st.energy_bound) why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
+  }
+  if (why.str().empty()) return "";
+  why << " at step " << global_step_ << " (stage " << st.name << "); last finite loss " << last_finite_loss_;
+  for (auto& [key, v] : last_finite_) why << ", " << key << " " << v;
+  return why.str();
+}
 
 void Trainer::log_curve(const std::string& name, double value) {
   int id = name == "train/loss" ? loss_curve_ : lr_curve_;
@@ -117,6 +207,7 @@ void Trainer::begin_stage(std::size_t index) {
                     .weight_decay(o.real("weight_decay")));
   }
   comps_.model->set_norm_frozen(st.norm_mode == "frozen");
+  ema_.clear();  // each stage averages from its own starting weights
   comps_.model->train();
   steps_per_epoch_ = std::max<std::int64_t>(data_.train_x.size(0) / cfg_.data.integer("batch_size"), 1);
   stage_steps_ = st.steps > 0 ? st.steps : st.epochs * steps_per_epoch_;
@@ -157,6 +248,7 @@ double Trainer::step(const Batch& batch) {
   total.backward();
   if (st.grad_clip > 0) torch::nn::utils::clip_grad_norm_(comps_.model->parameters(), st.grad_clip);
   optimizer_->step();
+  ema_update();
   double loss = total.item<double>();
   log_curve("train/loss", loss);
   log_curve("train/lr", lr);
@@ -169,6 +261,23 @@ double Trainer::step(const Batch& batch) {
 }
 
 std::map<std::string, double> Trainer::evaluate(const std::string& split) {
+  if (cfg_.stages[stage_].eval_weights != "ema" || ema_.empty()) return evaluate_now(split);
+  std::vector<at::Tensor> raw;
+  for (auto& t : averaged_tensors(*comps_.model)) raw.push_back(t.detach().clone());
+  load_ema_into_model();
+  struct Restore {
+    torch::nn::Module& m;
+    std::vector<at::Tensor>& raw;
+    ~Restore() {
+      torch::NoGradGuard no_grad;
+      auto cur = averaged_tensors(m);
+      for (std::size_t i = 0; i < cur.size(); ++i) cur[i].copy_(raw[i]);
+    }
+  } restore{*comps_.model, raw};
+  return evaluate_now(split);
+}
+
+std::map<std::string, double> Trainer::evaluate_now(const std::string& split) {
   const at::Tensor& x = split == "test" ? data_.test_x : data_.val_x;
   const at::Tensor& y = split == "test" ? data_.test_y : data_.val_y;
   std::map<std::string, double> out;
@@ -183,7 +292,7 @@ std::map<std::string, double> Trainer::evaluate(const std::string& split) {
       torch::NoGradGuard no_grad;
       eb.logits = comps_.model->forward(b.x);
     }
-    ctx_->begin(b, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_);
+    ctx_->begin(b, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
     for (auto& m : comps_.metrics) {
       ctx_->set_component(m.name);
       m.object->update(eb, *ctx_);
@@ -230,14 +339,17 @@ std::string Trainer::run() {
           return "interrupted";
         }
         auto idx = perm.slice(0, b * bs, (b + 1) * bs);
-        double loss = step(Batch{data_.train_x.index_select(0, idx), data_.train_y.index_select(0, idx)});
+        double loss = step(prepare(streams_.front(), Batch{data_.train_x.index_select(0, idx), data_.train_y.index_select(0, idx)}));
         progress_->update(step_in_stage_, loss);
-        if (!std::isfinite(loss) || std::abs(loss) > 1e8) {
+        detail_ = divergence(loss);
+        if (!detail_.empty()) {
           progress_->finish_stage();
-          progress_->message(cfg_.name + ": loss " + std::to_string(loss) + " at step " + std::to_string(global_step_) +
-                             ": diverged");
+          progress_->message(cfg_.name + ": diverged: " + detail_);
+          if (log_) log_->flush();
           return "diverged";
         }
+        last_finite_loss_ = loss;
+        last_finite_ = ctx_->terms();
         if (log_ && global_step_ % flush_every == 0) log_->flush();
         if (st.eval_every > 0 && step_in_stage_ % st.eval_every == 0) evaluate("val");
       }

@@ -11,6 +11,9 @@
 #include "data.hpp"
 #include "progress.hpp"
 
+#include <ATen/core/Generator.h>
+#include <vector>
+
 namespace torch::optim { class Optimizer; }
 
 namespace ebm::kernel {
@@ -33,10 +36,27 @@ class Trainer {
   void begin_stage(std::size_t index);
   /// One optimizer step on `batch` with the current stage's losses; returns the loss.
   double step(const Batch& batch);
-  /// Metrics on a split ("val" or "test"); also logged when a log is attached.
+  /// Metrics on a split ("val" or "test"); also logged when a log is attached. Uses the
+  /// weight average when the current stage says eval_weights = "ema".
   std::map<std::string, double> evaluate(const std::string& split);
+  /// Why the variant diverged ("" unless run() returned "diverged").
+  const std::string& detail() const { return detail_; }
+  /// The next batch of a declared stream (own order, augmentation, noise).
+  Batch draw(const std::string& stream);
+  /// Copies the weight average into the model (no-op without one); returns false without.
+  bool load_ema_into_model();
 
  private:
+  struct Stream {
+    StreamSpec spec;
+    at::Tensor perm;
+    std::int64_t pos = 0;
+    at::Generator gen;
+  };
+  Batch prepare(Stream& s, Batch b);
+  void ema_update();
+  std::string divergence(double loss) const;
+  std::map<std::string, double> evaluate_now(const std::string& split);
   double learning_rate(std::int64_t step_in_stage, std::int64_t stage_steps) const;
   void log_curve(const std::string& name, double value);
 
@@ -51,6 +71,11 @@ class Trainer {
   std::int64_t stage_steps_ = 0, step_in_stage_ = 0, global_step_ = 0, steps_per_epoch_ = 1;
   std::chrono::steady_clock::time_point start_;
   int loss_curve_ = -1, lr_curve_ = -1;
+  std::vector<Stream> streams_;
+  std::vector<at::Tensor> ema_;  ///< parameters then floating-point buffers
+  std::string detail_;
+  std::map<std::string, double> last_finite_;
+  double last_finite_loss_ = 0.0;
 };
 
 }  // namespace ebm::kernel

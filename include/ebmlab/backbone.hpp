@@ -1,9 +1,12 @@
 // ebmlab SDK: backbones map inputs to logits.
 #pragma once
 
+#include <string>
+
 #include <torch/nn/module.h>
 
 #include "ebmlab/component.hpp"
+#include "ebmlab/schema.hpp"
 
 namespace ebm {
 
@@ -14,5 +17,10 @@ class EBMLAB_API Backbone : public torch::nn::Module, public Component {
   /// first layer; returns logits [B, K], differentiable in x and in the parameters.
   virtual at::Tensor forward(const at::Tensor& x) = 0;
 };
+
+/// The activations backbones share: "relu", "leaky_relu" (slope 0.2, as JEM), "silu".
+EBMLAB_API at::Tensor activate(const at::Tensor& x, const std::string& kind);
+/// The matching `activation` parameter.
+EBMLAB_API ParamSpec activation_param(const std::string& default_kind = "relu");
 
 }  // namespace ebm

@@ -33,8 +33,13 @@ struct DataInfo {
 class EBMLAB_API StepContext {
  public:
   virtual ~StepContext();
-  /// The step's batch from a named data stream ("train" unless the descriptor declares more).
+  /// The step's batch from a named data stream: "train", or a stream declared under
+  /// [data.streams] (own order, augmentation and input noise). During evaluation every
+  /// stream name gives the evaluation batch.
   virtual const Batch& batch(const std::string& stream = "train") = 0;
+  /// The whole training split without augmentation (for fitting initial distributions,
+  /// e.g. per-class Gaussians). x: [N, ...shape], y: [N].
+  virtual const Batch& train_set() = 0;
   /// The whole model (normalization layer + backbone), in the mode the kernel set.
   virtual torch::nn::Module& model() = 0;
   /// x: [B, ...shape] in the data range -> logits [B, K]; differentiable in x and parameters.

@@ -11,5 +11,6 @@
 #include "ebmlab/normalization.hpp"
 #include "ebmlab/plugin.hpp"
 #include "ebmlab/sampler.hpp"
+#include "ebmlab/sampling.hpp"
 #include "ebmlab/schema.hpp"
 #include "ebmlab/value.hpp"

@@ -24,11 +24,11 @@ class Normalization;
 /// Bump when PluginInfo, Entry or BuildContext change layout.
 inline constexpr std::uint32_t kAbiVersion = 1;
 /// Per-kind interface versions: bump one when its header's virtual methods change.
-inline constexpr std::uint32_t kBackboneVersion = 1;
-inline constexpr std::uint32_t kSamplerVersion = 1;
-inline constexpr std::uint32_t kLossVersion = 1;
-inline constexpr std::uint32_t kNormalizationVersion = 1;
-inline constexpr std::uint32_t kMetricVersion = 1;
+inline constexpr std::uint32_t kBackboneVersion = 2;
+inline constexpr std::uint32_t kSamplerVersion = 2;
+inline constexpr std::uint32_t kLossVersion = 2;
+inline constexpr std::uint32_t kNormalizationVersion = 2;
+inline constexpr std::uint32_t kMetricVersion = 2;
 
 enum class Kind : std::uint32_t { backbone, sampler, loss, normalization, metric };
 inline constexpr int kKindCount = 5;

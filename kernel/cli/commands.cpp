@@ -139,7 +139,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       log = std::make_unique<VariantLog>(log_path, cfg.name, json::serialize(to_json(cfg.resolved)), log_layout(comps));
       Trainer trainer(cfg, comps, data, log.get(), &progress);
       std::string status = trainer.run();
-      log->set_status(status);
+      log->set_status(status, trainer.detail());
       log->close();
       if (status == "interrupted") {
         progress.message("ebmlab run: interrupted; " + log_path + " marked interrupted");
@@ -150,7 +150,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       // The index already links this log: leave one that says "failed", never a dangling link.
       try {
         if (!log) log = std::make_unique<VariantLog>(log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
-        log->set_status("failed");
+        log->set_status("failed", e.what());
         log->close();
       } catch (...) {}
       std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << e.what() << "\n";

@@ -68,7 +68,7 @@ TEST_CASE("descriptor: TOML syntax errors name line and column") {
 TEST_CASE("descriptor: unknown plugin names list the available ones") {
   auto msg = resolve_error(replace(kValid, "plugin = \"mlp\"", "plugin = \"mpl\""));
   CHECK(msg == "d.toml:8:23: 'model.backbone.plugin': no backbone plugin named 'mpl'; did you mean 'mlp'? "
-               "(available: convnet, mlp)");
+               "(available: convnet, mlp, resnet18, wrn)");
 }
 
 TEST_CASE("descriptor: unknown keys in plugin tables and top level") {

@@ -6,11 +6,7 @@
 
 namespace {
 
-at::Tensor activate(const at::Tensor& x, const std::string& kind) {
-  if (kind == "leaky_relu") return torch::leaky_relu(x, 0.2);
-  if (kind == "silu") return torch::silu(x);
-  return torch::relu(x);
-}
+using ebm::activate;
 
 class ConvNet : public ebm::Backbone {
  public:
@@ -22,7 +18,7 @@ class ConvNet : public ebm::Backbone {
     std::int64_t in = shape[0], h = shape[1], w = shape[2];
     int i = 0;
     for (auto c : p.integers("channels")) {
-      convs_.push_back(register_module("conv" + std::to_string(i), torch::nn::Conv2d(torch::nn::Conv2dOptions(in, c, 3).padding(1))));
+      convs_.push_back(register_module("conv" + std::to_string(i), b.norm->wrap(ebm::conv2d(in, c, 3, 1, 1))));
       norms_.push_back(register_module("norm" + std::to_string(i), b.norm->make(c, ebm::NormInput::spatial)));
       in = c;
       h /= 2;
@@ -33,9 +29,9 @@ class ConvNet : public ebm::Backbone {
       throw ebm::ConfigError(b.instance + ".channels: " + std::to_string(i) + " pooling blocks shrink a " +
                              std::to_string(shape[1]) + "x" + std::to_string(shape[2]) + " image below 1x1; use fewer blocks");
     std::int64_t hidden = p.integer("hidden");
-    fc_ = register_module("fc", torch::nn::Linear(in * h * w, hidden));
+    fc_ = register_module("fc", b.norm->wrap(ebm::linear(in * h * w, hidden)));
     fc_norm_ = register_module("fc_norm", b.norm->make(hidden, ebm::NormInput::flat));
-    head_ = register_module("head", torch::nn::Linear(hidden, b.data.num_classes));
+    head_ = register_module("head", b.norm->wrap(ebm::linear(hidden, b.data.num_classes)));
     dropout_ = p.real("dropout");
   }
 
@@ -51,9 +47,9 @@ class ConvNet : public ebm::Backbone {
  private:
   std::string activation_;
   double dropout_ = 0.0;
-  std::vector<torch::nn::Conv2d> convs_;
+  std::vector<std::shared_ptr<ebm::Layer>> convs_;
   std::vector<std::shared_ptr<ebm::NormLayer>> norms_;
-  torch::nn::Linear fc_{nullptr}, head_{nullptr};
+  std::shared_ptr<ebm::Layer> fc_, head_;
   std::shared_ptr<ebm::NormLayer> fc_norm_;
 };
 
@@ -63,8 +59,7 @@ ebm::Schema schema() {
               .set_default(ebm::List{ebm::Value(32), ebm::Value(64)})
               .range(1, 6),
           p::integer("hidden", "width of the hidden linear layer").set_default(128).range(1, 65536),
-          p::enumeration("activation", {"relu", "leaky_relu", "silu"}, "activation (leaky_relu uses slope 0.2, as JEM)")
-              .set_default("relu"),
+          ebm::activation_param(),
           p::real("dropout", "dropout before the classifier (training only)").set_default(0.0).range(0, 0.95)};
 }
 

@@ -12,12 +12,12 @@ class Mlp : public ebm::Backbone {
     for (auto d : b.data.shape) in *= d;
     int i = 0;
     for (auto width : p.integers("hidden")) {
-      layers_.push_back(register_module("fc" + std::to_string(i), torch::nn::Linear(in, width)));
+      layers_.push_back(register_module("fc" + std::to_string(i), b.norm->wrap(ebm::linear(in, width))));
       norms_.push_back(register_module("norm" + std::to_string(i), b.norm->make(width, ebm::NormInput::flat)));
       in = width;
       ++i;
     }
-    head_ = register_module("head", torch::nn::Linear(in, b.data.num_classes));
+    head_ = register_module("head", b.norm->wrap(ebm::linear(in, b.data.num_classes)));
   }
 
   /// x: [B, ...] normalized -> logits [B,K].
@@ -25,16 +25,16 @@ class Mlp : public ebm::Backbone {
     at::Tensor h = x.flatten(1);
     for (size_t i = 0; i < layers_.size(); ++i) {
       h = norms_[i]->forward(layers_[i]->forward(h));
-      h = activation_ == "leaky_relu" ? torch::leaky_relu(h, 0.2) : activation_ == "silu" ? torch::silu(h) : torch::relu(h);
+      h = ebm::activate(h, activation_);
     }
     return head_->forward(h);
   }
 
  private:
   std::string activation_;
-  std::vector<torch::nn::Linear> layers_;
+  std::vector<std::shared_ptr<ebm::Layer>> layers_;
   std::vector<std::shared_ptr<ebm::NormLayer>> norms_;
-  torch::nn::Linear head_{nullptr};
+  std::shared_ptr<ebm::Layer> head_;
 };
 
 ebm::Schema schema() {
@@ -42,7 +42,7 @@ ebm::Schema schema() {
   return {p::list("hidden", p::integer("width", "layer width").range(1, 65536), "widths of the hidden layers")
               .set_default(ebm::List{ebm::Value(128), ebm::Value(128)})
               .range(0, 16),
-          p::enumeration("activation", {"relu", "leaky_relu", "silu"}, "activation").set_default("relu")};
+          ebm::activation_param()};
 }
 
 }  // namespace

@@ -1,0 +1,269 @@
+// sampler "pgd": projected gradient steps, for attacks (ascend the cross-entropy inside an
+// eps-ball) and for contrastive samples (descend the energy with unbounded normalized L2
+// steps, AT-EBM/DAT), with the AT-EBM/DAT step curriculum. METHODS.md §3, §4, §6.
+#include <torch/torch.h>
+
+#include "ebmlab/ebmlab.hpp"
+
+namespace {
+
+namespace F = torch::nn::functional;
+namespace sp = ebm::sampling;
+
+class Pgd : public ebm::Sampler {
+ public:
+  Pgd(const ebm::Params& p, const ebm::BuildContext& b)
+      : norm_(p.string("norm")),
+        convention_(p.string("convention")),
+        objective_(p.string("objective")),
+        eps_(p.real("eps")),
+        step_size_(p.real("step_size")),
+        max_steps_(p.integer("steps")),
+        restarts_(p.integer("restarts")),
+        targeted_(p.boolean("targeted")),
+        clamp_(p.boolean("clamp")),
+        random_start_(p.has("random_start") ? p.boolean("random_start") : convention_ == "torchattacks"),
+        mode_(p.string("model_mode") == "train" ? ebm::ModelMode::train : ebm::ModelMode::eval),
+        stream_(p.string("stream")),
+        curriculum_(p.string("curriculum")),
+        start_steps_(p.integer("start_steps")),
+        increment_(p.integer("step_increment")),
+        epochs_per_increment_(p.integer("epochs_per_increment")),
+        auc_threshold_(p.real("auc_threshold")),
+        auc_window_(p.integer("auc_window")),
+        auc_score_(p.string("auc_score")),
+        init_(p, b.data),
+        lo_(b.data.lo),
+        hi_(b.data.hi),
+        classes_(b.data.num_classes) {
+    if (targeted_ && objective_ != "ce")
+      throw ebm::ConfigError(p.owner() + ": targeted = true needs objective = \"ce\" (found \"" + objective_ + "\")");
+    steps_now_ = curriculum_ == "none" ? max_steps_ : std::min(start_steps_, max_steps_);
+  }
+
+  ebm::ModelMode model_mode() const override { return mode_; }
+
+  std::vector<ebm::OutputSpec> outputs() const override {
+    std::vector<ebm::OutputSpec> o = {{"steps", {}, "PGD steps used this step (the curriculum's T)"},
+                                      {"objective", {}, "mean objective at the returned samples (higher = stronger)"}};
+    if (curriculum_ == "auc") o.push_back({"auc", {}, "AUC separating real data from the samples (auc_score)"});
+    return o;
+  }
+
+  at::Tensor sample(ebm::StepContext& ctx) override {
+    const ebm::Batch& b = ctx.batch(stream_);
+    const std::int64_t n = b.x.size(0);
+    at::Tensor target = b.y;
+    if (targeted_) target = (b.y + torch::randint(1, classes_, {n}, torch::kInt64)) % classes_;
+    at::Tensor clean_probs;
+    if (objective_ == "kl") {
+      torch::NoGradGuard no_grad;
+      clean_probs = torch::softmax(ctx.logits(b.x), 1);
+    }
+    at::Tensor best, best_obj;
+    for (std::int64_t r = 0; r < restarts_; ++r) {
+      auto [x, obj] = run_chain(ctx, b, target, clean_probs);
+      if (!best.defined()) {
+        best = x, best_obj = obj;
+        continue;
+      }
+      auto better = obj.gt(best_obj);
+      best = torch::where(expand_as_sample(better, x), x, best);
+      best_obj = torch::where(better, obj, best_obj);
+    }
+    ctx.log("steps", static_cast<double>(steps_now_));
+    ctx.log("objective", best_obj.mean().item<double>());
+    if (curriculum_ == "auc") track_auc(ctx, b, best);
+    return best;
+  }
+
+  void on_step_end(const ebm::StepStats& s) override {
+    if (curriculum_ == "none") return;
+    if (s.stage != stage_) {  // a new stage counts its epochs from 0
+      stage_ = s.stage;
+      last_advance_epoch_ = s.epoch;
+    }
+    bool advance = s.epoch - last_advance_epoch_ >= epochs_per_increment_;
+    if (curriculum_ == "auc" && static_cast<std::int64_t>(aucs_.size()) >= auc_window_) {
+      double mean = 0;
+      for (double a : aucs_) mean += a;
+      advance = advance || mean / static_cast<double>(aucs_.size()) > auc_threshold_;
+    }
+    if (advance && steps_now_ < max_steps_) {
+      steps_now_ = std::min(max_steps_, steps_now_ + increment_);
+      last_advance_epoch_ = s.epoch;
+      aucs_.clear();
+    }
+  }
+
+  ebm::StateDict state() const override {
+    return {{"steps_now", torch::tensor(steps_now_)},
+            {"last_advance_epoch", torch::tensor(last_advance_epoch_)},
+            {"auc_window", torch::tensor(aucs_, torch::kFloat64)}};
+  }
+  void load_state(const ebm::StateDict& st) override {
+    for (const char* k : {"steps_now", "last_advance_epoch", "auc_window"})
+      if (!st.count(k)) throw ebm::RunError(std::string("pgd: state lacks '") + k + "'");
+    steps_now_ = st.at("steps_now").item<std::int64_t>();
+    last_advance_epoch_ = st.at("last_advance_epoch").item<std::int64_t>();
+    auto w = st.at("auc_window").to(torch::kFloat64).contiguous();
+    aucs_.assign(w.data_ptr<double>(), w.data_ptr<double>() + w.numel());
+  }
+
+ private:
+  static at::Tensor expand_as_sample(const at::Tensor& mask, const at::Tensor& x) {
+    std::vector<std::int64_t> view(static_cast<std::size_t>(x.dim()), 1);
+    view[0] = x.size(0);
+    return mask.view(view);
+  }
+
+  /// Per-sample objective to ascend. logits [B,K] -> [B].
+  at::Tensor objective(const at::Tensor& logits, const at::Tensor& y, const at::Tensor& target, const at::Tensor& clean_probs) const {
+    if (objective_ == "ce") {
+      auto ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+      return targeted_ ? -ce : ce;
+    }
+    if (objective_ == "kl") return (clean_probs * (clean_probs.clamp_min(1e-12).log() - torch::log_softmax(logits, 1))).sum(1);
+    if (objective_ == "energy") return -ebm::energy(logits);
+    if (objective_ == "energy_up") return ebm::energy(logits);
+    return -ebm::joint_energy(logits, y);  // joint_energy: ascend f(x)[y]
+  }
+
+  at::Tensor random_delta(const at::Tensor& x) const {
+    if (objective_ == "kl") return torch::randn_like(x) * 0.001;  // TRADES' start
+    if (norm_ == "linf") return (torch::rand_like(x) * 2 - 1) * eps_;
+    auto dir = sp::normalize_l2(torch::randn_like(x));
+    if (convention_ == "torchattacks") return dir * torch::rand({x.size(0)}).view(expand_view(x)) * eps_;
+    return dir * eps_;  // robustness library: on the sphere
+  }
+  static std::vector<std::int64_t> expand_view(const at::Tensor& x) {
+    std::vector<std::int64_t> v(static_cast<std::size_t>(x.dim()), 1);
+    v[0] = x.size(0);
+    return v;
+  }
+
+  at::Tensor project(const at::Tensor& x, const at::Tensor& center) const {
+    at::Tensor out = x;
+    if (norm_ == "linf") out = center + (x - center).clamp(-eps_, eps_);
+    else if (norm_ == "l2") out = center + sp::project_l2(x - center, eps_);
+    return clamp_ ? out.clamp(lo_, hi_) : out;
+  }
+
+  /// One chain from the configured start; returns the samples and their objective.
+  std::pair<at::Tensor, at::Tensor> run_chain(ebm::StepContext& ctx, const ebm::Batch& b, const at::Tensor& target,
+                                              const at::Tensor& clean_probs) {
+    const std::int64_t n = b.x.size(0);
+    at::Tensor center = init_.kind() == "batch" ? b.x.detach() : init_.draw(ctx, n, b.y, stream_);
+    at::Tensor x = center;
+    if (random_start_) x = project(center + random_delta(center), center);
+    const bool keep_best = convention_ == "robustness";
+    at::Tensor best = x, best_obj;
+    for (std::int64_t t = 0; t < steps_now_; ++t) {
+      x = x.detach().requires_grad_(true);
+      at::Tensor obj = objective(ctx.logits(x), b.y, target, clean_probs);
+      at::Tensor g = sp::input_grad(obj, x);
+      if (keep_best) {
+        auto o = obj.detach();
+        if (!best_obj.defined()) best = x.detach(), best_obj = o;
+        else {
+          auto better = o.gt(best_obj);
+          best = torch::where(expand_as_sample(better, x), x.detach(), best);
+          best_obj = torch::where(better, o, best_obj);
+        }
+      }
+      at::Tensor step = norm_ == "linf" ? g.sign() : sp::normalize_l2(g);
+      x = project(x.detach() + step_size_ * step, center);
+    }
+    x = x.detach();
+    at::Tensor final_obj;
+    {
+      torch::NoGradGuard no_grad;
+      final_obj = objective(ctx.logits(x), b.y, target, clean_probs);
+    }
+    if (keep_best && best_obj.defined()) {
+      auto better = final_obj.ge(best_obj);
+      x = torch::where(expand_as_sample(better, x), x, best);
+      final_obj = torch::where(better, final_obj, best_obj);
+    }
+    return {x, final_obj};
+  }
+
+  void track_auc(ebm::StepContext& ctx, const ebm::Batch& b, const at::Tensor& samples) {
+    torch::NoGradGuard no_grad;
+    auto score = [&](const at::Tensor& x) {
+      auto logits = ctx.logits(x);
+      return auc_score_ == "energy" ? -ebm::energy(logits) : -ebm::joint_energy(logits, b.y);
+    };
+    double a = sp::auc(score(b.x), score(samples));
+    aucs_.push_back(a);
+    if (static_cast<std::int64_t>(aucs_.size()) > auc_window_) aucs_.erase(aucs_.begin());
+    ctx.log("auc", a);
+  }
+
+  std::string norm_, convention_, objective_;
+  double eps_, step_size_;
+  std::int64_t max_steps_, restarts_;
+  bool targeted_, clamp_, random_start_;
+  ebm::ModelMode mode_;
+  std::string stream_, curriculum_;
+  std::int64_t start_steps_, increment_, epochs_per_increment_;
+  double auc_threshold_;
+  std::int64_t auc_window_;
+  std::string auc_score_;
+  sp::Initializer init_;
+  double lo_, hi_;
+  std::int64_t classes_;
+  // Curriculum state (checkpointed).
+  std::int64_t steps_now_ = 0, last_advance_epoch_ = 0;
+  std::vector<double> aucs_;
+  std::string stage_;
+};
+
+ebm::Schema schema() {
+  namespace p = ebm::param;
+  ebm::Schema s = {
+      p::enumeration("norm", {"linf", "l2", "l2_unbounded"},
+                     "linf: sign steps in an L-inf ball; l2: normalized steps in an L2 ball; l2_unbounded: normalized "
+                     "L2 steps, no ball (AT-EBM/DAT contrastive samples)")
+          .set_default("linf"),
+      p::real("eps", "radius of the ball in pixel units (Fashion-MNIST L-inf 0.1 is common; CIFAR L2 0.5)").set_default(0.1).range(0, 100),
+      p::real("step_size", "step length alpha in pixel units (L2: length of the normalized step)").set_default(0.02).range(0, 100),
+      p::integer("steps", "gradient steps (the curriculum's maximum T when a curriculum is on)").set_default(10).range(0, 100000),
+      p::integer("restarts", "independent chains; per sample the one with the highest objective is kept").set_default(1).range(1, 1000),
+      p::boolean("random_start", "start at a random point of the ball (default: true for torchattacks, false for robustness)"),
+      p::enumeration("convention", {"torchattacks", "robustness"},
+                     "torchattacks: uniform random start in the ball, last iterate; robustness (DAT/AT-EBM code): no "
+                     "random start by default, random start on the sphere, best iterate per sample kept")
+          .set_default("torchattacks"),
+      p::boolean("targeted", "descend the cross-entropy of a random other class instead of ascending the true one")
+          .set_default(false),
+      p::enumeration("objective", {"ce", "kl", "energy", "energy_up", "joint_energy"},
+                     "what the steps increase: ce (attack), kl (TRADES attack), energy (lower E(x): contrastive samples), "
+                     "energy_up (raise E(x): AT-EBM's in-distribution steps on real data), joint_energy (lower E(x,y) = "
+                     "ascend f(x)[y], DAT's class-conditional samples, y from the stream's batch)")
+          .set_default("ce"),
+      p::enumeration("model_mode", {"train", "eval"}, "model mode while sampling (DAT: train for AT-CE attacks, eval for contrastive)")
+          .set_default("eval"),
+      p::boolean("clamp", "clamp to the data range after every step").set_default(true),
+      p::string("stream", "data stream giving the batch (and labels)").set_default("train"),
+      p::enumeration("curriculum", {"none", "epochs", "auc"},
+                     "step curriculum: T grows from start_steps by step_increment every epochs_per_increment epochs "
+                     "(epochs), or also earlier when the running AUC passes auc_threshold (auc) — AT-EBM/DAT")
+          .set_default("none"),
+      p::integer("start_steps", "curriculum: initial T").set_default(0).at_least(0),
+      p::integer("step_increment", "curriculum: T grows by this much per advance").set_default(1).at_least(1),
+      p::integer("epochs_per_increment", "curriculum: epochs between scheduled advances").set_default(1).at_least(1),
+      p::real("auc_threshold", "curriculum auc: advance when the window's mean AUC exceeds this").set_default(0.8).range(0, 1),
+      p::integer("auc_window", "curriculum auc: batches in the running window").set_default(100).at_least(1),
+      p::enumeration("auc_score", {"energy", "joint_energy"},
+                     "curriculum auc: score separating real from samples: -E(x) (logsumexp) or f(x)[y] (DAT's code)")
+          .set_default("joint_energy"),
+  };
+  ebm::sampling::Initializer::add_params(s, "batch");
+  return s;
+}
+
+}  // namespace
+
+EBMLAB_PLUGIN(ebm::entry<Pgd>(ebm::Kind::sampler, "pgd", "1.0",
+                              "projected gradient attacks and contrastive samples, with the AT-EBM/DAT curriculum", schema))

@@ -1,0 +1,107 @@
+// A StepContext over a real kernel Model for exercising plugins one at a time: the batch,
+// the training set and the sample memo are set by the test; logged terms are recorded.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "components.hpp"
+#include "descriptor.hpp"
+#include "ebmlab/ebmlab.hpp"
+#include "helpers.hpp"
+#include "model.hpp"
+#include "registry.hpp"
+#include "validate.hpp"
+
+namespace ebm::test {
+
+/// Builds a plugin of `kind` from a TOML table body such as `plugin = "pgd"\neps = 0.1`,
+/// validated against its schema exactly as a descriptor would be.
+template <class T>
+std::shared_ptr<T> make_plugin(Kind kind, const std::string& body, const DataInfo& info,
+                               std::shared_ptr<Normalization> norm = nullptr) {
+  Value root = kernel::parse_toml_text("[t]\n" + body + "\n", "plugin.toml");
+  const Value& t = *root.find("t");
+  std::string plugin = t.find("plugin")->as_string();
+  const kernel::LoadedEntry* e = registry().find(kind, plugin);
+  REQUIRE_MESSAGE(e != nullptr, "no plugin " << plugin);
+  Table values = t.as_table();
+  values.erase("plugin");
+  // Fill defaults through the schema (the kernel's validator).
+  kernel::Diagnostics diag;
+  kernel::References refs{[](const std::string&, const std::string&) { return true; },
+                          [](const std::string&) { return std::vector<std::string>{}; }};
+  Schema schema = e->entry.schema();
+  Table checked = kernel::validate_table(Value(values), schema, "t", diag, refs);
+  diag.raise();
+  BuildContext bc;
+  bc.instance = "t";
+  bc.data = info;
+  bc.norm = std::move(norm);
+  return registry().create<T>(kind, plugin, Params(checked, "t (" + plugin + ")"), bc);
+}
+
+/// Toy 2-D data info ([0,1]^2, two classes).
+inline DataInfo toy_info(std::int64_t classes = 2) {
+  DataInfo d;
+  d.name = "toy";
+  d.shape = {2};
+  d.num_classes = classes;
+  d.mean = {0.5, 0.5};
+  d.std = {0.25, 0.25};
+  return d;
+}
+
+/// Fashion-MNIST-shaped info.
+inline DataInfo image_info() {
+  DataInfo d;
+  d.name = "images";
+  d.shape = {1, 12, 12};
+  d.num_classes = 10;
+  d.mean = {0.3};
+  d.std = {0.3};
+  return d;
+}
+
+class Context : public StepContext {
+ public:
+  Context(std::shared_ptr<kernel::Model> model, DataInfo info) : model_(std::move(model)), info_(std::move(info)) {}
+
+  Batch batch_;
+  Batch train_;
+  std::map<std::string, at::Tensor> memo;
+  std::map<std::string, std::shared_ptr<Sampler>> samplers;
+  std::map<std::string, double> logged;
+  std::int64_t step_ = 0, epoch_ = 0;
+
+  const Batch& batch(const std::string&) override { return batch_; }
+  const Batch& train_set() override { return train_.x.defined() ? train_ : batch_; }
+  torch::nn::Module& model() override { return *model_; }
+  at::Tensor logits(const at::Tensor& x) override { return model_->forward(x); }
+  at::Tensor samples(const std::string& name) override {
+    if (auto it = memo.find(name); it != memo.end()) return it->second;
+    auto s = samplers.at(name);
+    ModeGuard guard(*model_, s->model_mode());
+    return memo[name] = s->sample(*this).detach();
+  }
+  void log(const std::string& term, double value) override { logged[term] = value; }
+  std::int64_t step() const override { return step_; }
+  std::int64_t epoch() const override { return epoch_; }
+  const DataInfo& data() const override { return info_; }
+
+ private:
+  std::shared_ptr<kernel::Model> model_;
+  DataInfo info_;
+};
+
+/// A model (per-channel normalization + backbone) from TOML bodies.
+inline std::shared_ptr<kernel::Model> make_model(const std::string& backbone, const std::string& norm, const DataInfo& info) {
+  auto n = make_plugin<Normalization>(Kind::normalization, norm, info);
+  auto b = make_plugin<Backbone>(Kind::backbone, backbone, info, n);
+  return std::make_shared<kernel::Model>(b, info);
+}
+
+}  // namespace ebm::test

@@ -1,0 +1,149 @@
+// Trainer features the methods need: extra data streams with augmentation and noise,
+// weight averaging (EMA) and the divergence guard on energies.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include "augment.hpp"
+#include "components.hpp"
+#include "helpers.hpp"
+#include "trainer.hpp"
+
+using namespace ebm;
+using namespace ebm::kernel;
+
+namespace {
+
+const std::string kHead = R"([experiment]
+name = "features"
+seed = 1
+
+[model]
+backbone = { plugin = "mlp", hidden = [16] }
+)";
+
+const std::string kToyData = R"(
+[data]
+dataset = "toy2d"
+toy_samples = 400
+validation = 40
+batch_size = 32
+
+[data.streams.ebm]
+batch_size = 16
+
+[data.streams.noisy]
+noise = 0.5
+)";
+
+struct Run {
+  VariantConfig cfg;
+  Dataset data;
+  Components comps;
+  Progress progress{false, 0.0, true};
+  explicit Run(const std::string& text) {
+    Descriptor d{"f.toml", text, parse_toml_text(text, "f.toml")};
+    cfg = resolve(expand(d).at(0), test::registry());
+    data = load_dataset(cfg.data, 1);
+    torch::manual_seed(1);
+    comps = build_components(cfg, test::registry(), data.info);
+  }
+};
+
+bool is_training_row(const at::Tensor& row, const at::Tensor& train) { return train.eq(row).all(1).any().item<bool>(); }
+
+}  // namespace
+
+TEST_CASE("streams: own batch size and order, rows from the training split, noise added, unknown names refused") {
+  Run r(kHead + kToyData + "\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\", stream = \"ebm\" } ]\n");
+  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  t.begin_stage(0);
+  Batch a = t.draw("ebm"), b = t.draw("ebm");
+  CHECK(a.x.size(0) == 16);
+  CHECK(!torch::equal(a.x, b.x));
+  for (int i = 0; i < 16; ++i) CHECK(is_training_row(a.x[i], r.data.train_x));
+  Batch n = t.draw("noisy");
+  CHECK(n.x.size(0) == 32);  // [data] batch_size
+  CHECK(!is_training_row(n.x[0], r.data.train_x));
+  CHECK(test::error_of<RunError>([&] { t.draw("aux"); }).find("declared: train, ebm, noisy") != std::string::npos);
+  // A loss reading stream "ebm" trains on it.
+  CHECK(std::isfinite(t.step(Batch{r.data.train_x.slice(0, 0, 32), r.data.train_y.slice(0, 0, 32)})));
+}
+
+TEST_CASE("streams: a reserved or misspelled stream key is a schema error with its location") {
+  auto msg = test::error_of<SchemaError>([&] {
+    Run r(kHead + kToyData + "\n[data.streams.train]\nbatch_size = 3\n\n[data.streams.x]\naugmnt = \"none\"\n\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\" } ]\n");
+  });
+  CHECK(msg.find("'data.streams.train': 'train' is reserved") != std::string::npos);
+  CHECK(msg.find("augmnt") != std::string::npos);
+  CHECK(msg.find("did you mean 'augment'") != std::string::npos);
+}
+
+TEST_CASE("augment: crop shifts content inside the padding, flip mirrors, strong stays in range; toy data refuses") {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  auto x = torch::zeros({64, 1, 8, 8});
+  x.select(2, 4).select(2, 4).fill_(1.0);  // one bright pixel at (4,4)
+  auto c = augment(x, "crop", 2, 0.0, 1.0, gen);
+  CHECK(c.sizes() == x.sizes());
+  auto pos = c.reshape({64, -1}).argmax(1);
+  auto rows = pos.div(8, "floor"), cols = pos.remainder(8);
+  CHECK(rows.ge(2).all().item<bool>());
+  CHECK(rows.le(6).all().item<bool>());
+  CHECK(rows.ne(4).any().item<bool>());  // some shift happened
+  CHECK(c.sum().item<double>() == 64.0);  // a shift of at most the padding never loses the pixel
+  auto f = augment(x, "flip_crop", 0, 0.0, 1.0, gen);
+  auto fcols = f.reshape({64, -1}).argmax(1).remainder(8);
+  CHECK((fcols.eq(4) | fcols.eq(3)).all().item<bool>());
+  CHECK(fcols.eq(3).any().item<bool>());
+  CHECK(fcols.eq(4).any().item<bool>());
+  auto s = augment(torch::rand({16, 3, 8, 8}), "strong", 2, 0.0, 1.0, gen);
+  CHECK(s.min().item<double>() >= 0.0);
+  CHECK(s.max().item<double>() <= 1.0);
+  CHECK(torch::equal(augment(x, "none", 2, 0.0, 1.0, gen), x));
+  CHECK(test::error_of<DataError>([&] { augment(torch::rand({4, 2}), "flip_crop", 2, 0.0, 1.0, gen); }).find("augment = \"none\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("ema: the average follows w_ema = d w_ema + (1 - d) w after each step, and evaluation can use it") {
+  Run r(kHead + kToyData + "\n[[stage]]\nsteps = 3\nema = 0.5\neval_weights = \"ema\"\noptimizer = { lr = 0.5 }\nlosses = [ { plugin = \"ce\" } ]\n\n[[metric]]\nplugin = \"accuracy\"\n");
+  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  t.begin_stage(0);
+  auto first = [&] { return r.comps.model->parameters().front().detach().clone(); };
+  std::vector<at::Tensor> w;
+  for (int i = 0; i < 3; ++i) {
+    t.step(Batch{r.data.train_x.slice(0, 32 * i, 32 * (i + 1)), r.data.train_y.slice(0, 32 * i, 32 * (i + 1))});
+    w.push_back(first());
+  }
+  auto expected = 0.5 * (0.5 * w[0] + 0.5 * w[1]) + 0.5 * w[2];
+  auto raw_acc = r.cfg.stages[0].eval_weights;
+  CHECK(raw_acc == "ema");
+  t.evaluate("val");  // swaps the average in and back out
+  CHECK(torch::equal(first(), w[2]));
+  REQUIRE(t.load_ema_into_model());
+  CHECK(torch::allclose(first(), expected, 1e-6, 1e-7));
+}
+
+TEST_CASE("ema: eval_weights = \"ema\" without an average is a schema error") {
+  auto msg = test::error_of<SchemaError>(
+      [&] { Run r(kHead + kToyData + "\n[[stage]]\nsteps = 3\neval_weights = \"ema\"\nlosses = [ { plugin = \"ce\" } ]\n"); });
+  CHECK(msg.find("'stage.0.ema'") != std::string::npos);
+}
+
+TEST_CASE("divergence guard: an energy beyond energy_bound ends the variant with the term, step and last values") {
+  Run r(kHead + kToyData + R"(
+[samplers.noise]
+plugin = "sgld"
+buffer_size = 0
+steps = 1
+
+[[stage]]
+name = "jem"
+steps = 50
+energy_bound = 1e-9
+losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "noise" } ]
+)");
+  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  CHECK(t.run() == "diverged");
+  CHECK(t.detail().find("jem_ml/e_") != std::string::npos);
+  CHECK(t.detail().find("exceeds energy_bound") != std::string::npos);
+  CHECK(t.detail().find("at step 1 (stage jem)") != std::string::npos);
+}
