@@ -1,5 +1,7 @@
 #include "trainer.hpp"
 
+#include <malloc.h>
+
 #include <cmath>
 #include <functional>
 #include <sstream>
@@ -11,6 +13,11 @@
 namespace ebm::kernel {
 
 std::atomic<int> g_stop_signal{0};
+
+void configure_allocator() {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+}
 
 /// The kernel's StepContext: current batches, the sample memo, and curve routing.
 class StepContextImpl : public StepContext {

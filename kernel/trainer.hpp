@@ -21,6 +21,11 @@ namespace ebm::kernel {
 /// Set by the SIGINT/SIGTERM handler; the trainer stops at the next step boundary.
 extern std::atomic<int> g_stop_signal;
 
+/// glibc serves blocks above its mmap threshold with fresh mappings, so every activation
+/// tensor of a few MB page-faults (measured: a conv forward+backward 6x slower). The
+/// threshold adapts only after some large free; fix it high once at start-up.
+void configure_allocator();
+
 class StepContextImpl;
 
 class Trainer {

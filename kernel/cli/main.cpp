@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "ebmlab/error.hpp"
 #include "../version.hpp"
+#include "trainer.hpp"
 
 namespace {
 
@@ -32,6 +33,7 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  ebm::kernel::configure_allocator();
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);

@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
     else rest.push_back(argv[i]);
   }
   torch::set_num_threads(threads);
+  configure_allocator();
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
   benchmark::RunSpecifiedBenchmarks();

@@ -45,7 +45,7 @@ class Pgd : public ebm::Sampler {
 
   std::vector<ebm::OutputSpec> outputs() const override {
     std::vector<ebm::OutputSpec> o = {{"steps", {}, "PGD steps used this step (the curriculum's T)"},
-                                      {"objective", {}, "mean objective at the returned samples (higher = stronger)"}};
+                                      {"objective", {}, "mean objective at the returned samples (with one restart and the torchattacks convention: before the last step)"}};
     if (curriculum_ == "auc") o.push_back({"auc", {}, "AUC separating real data from the samples (auc_score)"});
     return o;
   }
@@ -157,11 +157,12 @@ class Pgd : public ebm::Sampler {
     at::Tensor x = center;
     if (random_start_) x = project(center + random_delta(center), center);
     const bool keep_best = convention_ == "robustness";
-    at::Tensor best = x, best_obj;
+    at::Tensor best = x, best_obj, last_obj;
     for (std::int64_t t = 0; t < steps_now_; ++t) {
       x = x.detach().requires_grad_(true);
       at::Tensor obj = objective(ctx.logits(x), b.y, target, clean_probs);
       at::Tensor g = sp::input_grad(obj, x);
+      last_obj = obj.detach();
       if (keep_best) {
         auto o = obj.detach();
         if (!best_obj.defined()) best = x.detach(), best_obj = o;
@@ -175,6 +176,9 @@ class Pgd : public ebm::Sampler {
       x = project(x.detach() + step_size_ * step, center);
     }
     x = x.detach();
+    // The objective at the returned point costs one more forward pass: only paid when a
+    // choice depends on it (restarts, best iterate) or there was no step at all.
+    if (restarts_ == 1 && !keep_best && last_obj.defined()) return {x, last_obj};
     at::Tensor final_obj;
     {
       torch::NoGradGuard no_grad;
