@@ -1,4 +1,5 @@
 #include "data.hpp"
+#include "data_sources.hpp"
 
 #include <zlib.h>
 
@@ -121,52 +122,83 @@ std::pair<at::Tensor, at::Tensor> make_toy(const std::string& kind, std::int64_t
 
 }  // namespace
 
+Batch Split::take(const at::Tensor& idx) const {
+  return Batch{x.defined() ? x.index_select(0, idx) : read(idx), y.index_select(0, idx)};
+}
+
+Batch Split::rows(std::int64_t begin, std::int64_t end) const {
+  end = std::min(end, size());
+  if (x.defined()) return Batch{x.slice(0, begin, end), y.slice(0, begin, end)};
+  return take(torch::arange(begin, end, torch::kInt64));
+}
+
+Split Split::slice(std::int64_t begin, std::int64_t end) const {
+  Split s;
+  s.y = y.slice(0, begin, end);
+  if (x.defined()) {
+    s.x = x.slice(0, begin, end);
+  } else {
+    auto inner = read;
+    s.read = [inner, begin](const at::Tensor& idx) { return inner(idx + begin); };
+  }
+  return s;
+}
+
+Batch Split::whole(std::int64_t cap) const {
+  if (x.defined() || cap <= 0 || size() <= cap) return rows(0, size());
+  return take(torch::linspace(0, static_cast<double>(size() - 1), cap, torch::kFloat64).to(torch::kInt64));
+}
+
 Dataset load_dataset(const Params& data, std::uint64_t seed) {
   Dataset d;
   const auto& name = data.string("dataset");
   d.info.name = name;
-  at::Tensor train_x, train_y;
+  Split train;
   if (name == "fashion_mnist") {
-    const auto& dir = data.string("path");
-    std::tie(train_x, train_y) = read_split(dir, "train", 10);
-    std::tie(d.test_x, d.test_y) = read_split(dir, "t10k", 10);
-    d.info.shape = {1, train_x.size(2), train_x.size(3)};
+    std::string dir = data.string("path").empty() ? "/usr/share/datasets/fashion-mnist" : data.string("path");
+    std::tie(train.x, train.y) = read_split(dir, "train", 10);
+    std::tie(d.test.x, d.test.y) = read_split(dir, "t10k", 10);
+    d.info.shape = {1, train.x.size(2), train.x.size(3)};
     d.info.num_classes = 10;
     d.info.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                           "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  } else if (name == "cifar10" || name == "cifar100") {
+    load_cifar(data, name == "cifar100", d, train);
+  } else if (name == "image_folder") {
+    load_image_folder(data, d, train);
   } else {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 7919);
     std::int64_t n = data.integer("toy_samples");
     double noise = data.real("toy_noise");
     const auto& kind = data.string("toy");
-    std::tie(train_x, train_y) = make_toy(kind, n, noise, gen);
-    std::tie(d.test_x, d.test_y) = make_toy(kind, std::max<std::int64_t>(n / 4, 1), noise, gen);
+    std::tie(train.x, train.y) = make_toy(kind, n, noise, gen);
+    std::tie(d.test.x, d.test.y) = make_toy(kind, std::max<std::int64_t>(n / 4, 1), noise, gen);
     d.info.shape = {2};
     d.info.num_classes = kind == "gaussians8" ? 8 : 2;
     for (std::int64_t c = 0; c < d.info.num_classes; ++c) d.info.class_names.push_back("class" + std::to_string(c));
   }
-  // The held-out validation split is the tail of the training file (Fashion-MNIST's
-  // training file is already shuffled), so it never depends on the seed.
-  std::int64_t n = train_x.size(0);
+  // The held-out validation split is the tail of the training files (the IDX and CIFAR
+  // training files are already shuffled), so it never depends on the seed.
+  std::int64_t n = train.size();
   std::int64_t val = data.integer("validation");
-  if (val < 0) val = name == "fashion_mnist" ? 5000 : n / 10;
-  if (val >= n) throw DataError("[data] validation = " + std::to_string(val) + " leaves no training data: the training file has " +
+  if (val < 0) val = name == "fashion_mnist" || name == "cifar10" || name == "cifar100" ? 5000 : n / 10;
+  if (val >= n) throw DataError("[data] validation = " + std::to_string(val) + " leaves no training data: the training set has " +
                                 std::to_string(n) + " samples; lower 'data.validation'");
-  d.val_x = train_x.slice(0, n - val);
-  d.val_y = train_y.slice(0, n - val);
+  d.val = train.slice(n - val, n);
   std::int64_t keep = n - val;
   if (auto subset = data.integer("subset"); subset > 0) keep = std::min(keep, subset);
-  d.train_x = train_x.slice(0, 0, keep).contiguous();
-  d.train_y = train_y.slice(0, 0, keep).contiguous();
-  if (auto ts = data.integer("test_subset"); ts > 0 && ts < d.test_x.size(0)) {
-    d.test_x = d.test_x.slice(0, 0, ts);
-    d.test_y = d.test_y.slice(0, 0, ts);
+  d.train = train.slice(0, keep);
+  if (d.train.x.defined()) {
+    d.train.x = d.train.x.contiguous();
+    d.train.y = d.train.y.contiguous();
   }
+  if (auto ts = data.integer("test_subset"); ts > 0 && ts < d.test.size()) d.test = d.test.slice(0, ts);
   d.info.lo = 0.0;
   d.info.hi = 1.0;
-  // Per-channel statistics of the training split (the model's first layer uses them).
-  auto per_channel = d.info.shape.size() == 3 ? d.train_x.transpose(0, 1).reshape({d.info.shape[0], -1})
-                                              : d.train_x.transpose(0, 1);
+  // Per-channel statistics of the training split (on-demand sets: of 2000 images spread
+  // over it); the model's first layer uses them.
+  at::Tensor tx = d.train.whole(2000).x;
+  auto per_channel = d.info.shape.size() == 3 ? tx.transpose(0, 1).reshape({d.info.shape[0], -1}) : tx.transpose(0, 1);
   auto mean = per_channel.mean(1), sd = per_channel.std(1).clamp_min(1e-6);
   for (std::int64_t c = 0; c < mean.size(0); ++c) {
     d.info.mean.push_back(mean[c].item<double>());

@@ -1,7 +1,9 @@
-// Built-in data sets, held whole as tensors in [0,1]; batches are taken by index.
+// Built-in data sets. Fashion-MNIST, CIFAR and toy data are held whole as tensors in
+// [0,1]; image folders are decoded on demand. Batches are taken by index.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -11,17 +13,37 @@
 
 namespace ebm::kernel {
 
+/// One split: samples held whole (x defined) or read on demand through `read`.
+struct Split {
+  at::Tensor x;  ///< float32 [N, ...shape] in [lo, hi]; undefined when read on demand
+  at::Tensor y;  ///< int64 [N], always held
+  std::function<at::Tensor(const at::Tensor& idx)> read;  ///< rows idx -> [n, ...shape]
+
+  std::int64_t size() const { return y.defined() ? y.size(0) : 0; }
+  Batch take(const at::Tensor& idx) const;                ///< rows by int64 index
+  Batch rows(std::int64_t begin, std::int64_t end) const;  ///< rows [begin, end)
+  Split slice(std::int64_t begin, std::int64_t end) const;
+  /// Every row as one tensor (on-demand splits: at most `cap` rows, spread evenly).
+  Batch whole(std::int64_t cap = 0) const;
+};
+
 struct Dataset {
   DataInfo info;
-  at::Tensor train_x, train_y;  ///< x float32 [N, ...shape] in [lo, hi]; y int64 [N]
-  at::Tensor val_x, val_y;      ///< held out from the training file (never trained on)
-  at::Tensor test_x, test_y;
+  Split train;
+  Split val;   ///< held out from the training files (never trained on)
+  Split test;
 };
 
 /// Reads a gzip-compressed IDX file (uint8 data) and checks its header against the
 /// decompressed length before allocating. Throws DataError naming the file on any problem.
 /// Returns a uint8 tensor with the header's dimensions.
 at::Tensor read_idx_gz(const std::string& path);
+
+/// Reads one file of the CIFAR "binary version": records of `label_bytes` label bytes
+/// then 3072 pixel bytes (R, G, B planes of 32x32). The label at `label_index` is used.
+/// Returns x uint8 [N,3,32,32] and y int64 [N]. DataError names the file on any problem.
+std::pair<at::Tensor, at::Tensor> read_cifar_bin(const std::string& path, int label_bytes, int label_index,
+                                                 std::int64_t classes);
 
 /// Builds the data set of a validated [data] table. `seed` fixes toy data.
 Dataset load_dataset(const Params& data, std::uint64_t seed);

@@ -48,11 +48,15 @@ const Schema& experiment_schema() {
 const Schema& data_schema() {
   static const Schema s = [] {
   Schema s = {
-      p::enumeration("dataset", {"fashion_mnist", "toy2d"}, "built-in data set").require(),
-      p::string("path", "folder of the gzip IDX files (fashion_mnist)").set_default("/usr/share/datasets/fashion-mnist"),
+      p::enumeration("dataset", {"fashion_mnist", "toy2d", "cifar10", "cifar100", "image_folder"}, "built-in data set").require(),
+      p::string("path", "data folder: fashion_mnist's gzip IDX files (empty: /usr/share/datasets/fashion-mnist), the CIFAR "
+                        "binary version, or an image folder with train/<class>/ and test/<class>/")
+          .set_default(""),
+      p::integer("image_size", "image_folder: shorter side resized to this, then center-cropped square").set_default(32).range(4, 4096),
+      p::integer("channels", "image_folder: 1 (grayscale) or 3 (RGB)").set_default(3).range(1, 3),
       p::integer("batch_size", "training batch size").set_default(64).range(1, 1 << 16),
       p::integer("eval_batch_size", "evaluation batch size").set_default(1000).range(1, 1 << 16),
-      p::integer("validation", "training samples held out for validation (-1: 5000 for fashion_mnist, 10 % for toy2d)")
+      p::integer("validation", "training samples held out for validation (-1: 5000 for fashion_mnist and CIFAR, 10 % otherwise)")
           .set_default(-1)
           .at_least(-1),
       p::integer("subset", "use only the first N training images (0 = all)").set_default(0).at_least(0),

@@ -14,6 +14,11 @@ namespace ebm::kernel {
 
 std::atomic<int> g_stop_signal{0};
 
+namespace {
+/// StepContext::train_set() of an on-demand data set: this many images spread over it.
+constexpr std::int64_t kTrainSetCap = 20000;
+}  // namespace
+
 void configure_allocator() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
@@ -25,7 +30,7 @@ class StepContextImpl : public StepContext {
   using StreamFn = std::function<Batch(const std::string&)>;
   StepContextImpl(Components& c, const Dataset& data, VariantLog* log, std::chrono::steady_clock::time_point start,
                   StreamFn draw)
-      : comps_(c), info_(data.info), train_set_{data.train_x, data.train_y}, log_(log), start_(start), draw_(std::move(draw)) {}
+      : comps_(c), info_(data.info), train_set_(data.train.whole(kTrainSetCap)), log_(log), start_(start), draw_(std::move(draw)) {}
 
   /// evaluating: every stream name gives `batch` (metrics see the evaluation batch).
   void begin(const Batch& batch, std::int64_t step, std::int64_t epoch, bool evaluating = false) {
@@ -128,14 +133,14 @@ Batch Trainer::draw(const std::string& name) {
     for (auto& s : streams_) names += (names.empty() ? "" : ", ") + s.spec.name;
     throw RunError("no data stream named '" + name + "' (declared: " + names + "; add [data.streams." + name + "])");
   }
-  const std::int64_t n = data_.train_x.size(0), bs = std::min(it->spec.batch_size, n);
+  const std::int64_t n = data_.train.size(), bs = std::min(it->spec.batch_size, n);
   if (!it->perm.defined() || it->pos + bs > n) {
     it->perm = torch::randperm(n, it->gen, torch::kInt64);
     it->pos = 0;
   }
   auto idx = it->perm.slice(0, it->pos, it->pos + bs);
   it->pos += bs;
-  return prepare(*it, Batch{data_.train_x.index_select(0, idx), data_.train_y.index_select(0, idx)});
+  return prepare(*it, data_.train.take(idx));
 }
 
 namespace {
@@ -216,7 +221,7 @@ void Trainer::begin_stage(std::size_t index) {
   comps_.model->set_norm_frozen(st.norm_mode == "frozen");
   ema_.clear();  // each stage averages from its own starting weights
   comps_.model->train();
-  steps_per_epoch_ = std::max<std::int64_t>(data_.train_x.size(0) / cfg_.data.integer("batch_size"), 1);
+  steps_per_epoch_ = std::max<std::int64_t>(data_.train.size() / cfg_.data.integer("batch_size"), 1);
   stage_steps_ = st.steps > 0 ? st.steps : st.epochs * steps_per_epoch_;
   step_in_stage_ = 0;
 }
@@ -285,15 +290,14 @@ std::map<std::string, double> Trainer::evaluate(const std::string& split) {
 }
 
 std::map<std::string, double> Trainer::evaluate_now(const std::string& split) {
-  const at::Tensor& x = split == "test" ? data_.test_x : data_.val_x;
-  const at::Tensor& y = split == "test" ? data_.test_y : data_.val_y;
+  const Split& data = split == "test" ? data_.test : data_.val;
   std::map<std::string, double> out;
-  if (comps_.metrics.empty() || x.size(0) == 0) return out;
+  if (comps_.metrics.empty() || data.size() == 0) return out;
   ModeGuard guard(*comps_.model, ModelMode::eval);
   for (auto& m : comps_.metrics) m.object->reset();
   std::int64_t bs = cfg_.data.integer("eval_batch_size");
-  for (std::int64_t i = 0; i < x.size(0); i += bs) {
-    Batch b{x.slice(0, i, i + bs), y.slice(0, i, i + bs)};
+  for (std::int64_t i = 0; i < data.size(); i += bs) {
+    Batch b = data.rows(i, i + bs);
     EvalBatch eb{b.x, b.y, {}};
     {
       torch::NoGradGuard no_grad;
@@ -329,7 +333,7 @@ std::string summary(const std::map<std::string, double>& r) {
 
 std::string Trainer::run() {
   std::int64_t bs = cfg_.data.integer("batch_size");
-  std::int64_t n = data_.train_x.size(0);
+  std::int64_t n = data_.train.size();
   if (n < bs) throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(cfg_.experiment.integer("seed")) + 1);
   std::int64_t flush_every = cfg_.log.integer("flush_every");
@@ -346,7 +350,7 @@ std::string Trainer::run() {
           return "interrupted";
         }
         auto idx = perm.slice(0, b * bs, (b + 1) * bs);
-        double loss = step(prepare(streams_.front(), Batch{data_.train_x.index_select(0, idx), data_.train_y.index_select(0, idx)}));
+        double loss = step(prepare(streams_.front(), data_.train.take(idx)));
         progress_->update(step_in_stage_, loss);
         detail_ = divergence(loss);
         if (!detail_.empty()) {

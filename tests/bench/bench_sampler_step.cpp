@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   Dataset data = load_dataset(cfg.data, 0);
   torch::manual_seed(0);
   Components comps = build_components(cfg, registry, data.info);
-  Batch batch{data.train_x.slice(0, 0, 64), data.train_y.slice(0, 0, 64)};
+  Batch batch{data.train.x.slice(0, 0, 64), data.train.y.slice(0, 0, 64)};
   BenchContext ctx(*comps.model, batch, data.info);
   comps.model->eval();
 

@@ -62,7 +62,7 @@ struct Setup {
     log = std::make_unique<VariantLog>((dir / "main.h5").string(), "main", "{}", log_layout(comps));
     trainer = std::make_unique<Trainer>(cfg, comps, data, log.get(), &progress);
     trainer->begin_stage(0);
-    batch = Batch{data.train_x.slice(0, 0, 64), data.train_y.slice(0, 0, 64)};
+    batch = Batch{data.train.x.slice(0, 0, 64), data.train.y.slice(0, 0, 64)};
     raw_opt = std::make_unique<torch::optim::SGD>(comps.model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   }
   ~Setup() {

@@ -69,7 +69,7 @@ losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "sgld", energy_l2 =
   Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
   REQUIRE(t.run() == "completed");
   auto buffer = r.comps.samplers.at("sgld")->state().at("buffer");
-  auto data = r.data.test_x.slice(0, 0, 500);
+  auto data = r.data.test.x.slice(0, 0, 500);
   double learned = mmd(buffer.slice(0, 0, 500), data), noise = mmd(torch::rand({500, 2}), data);
   MESSAGE("JEM MMD " << learned << " vs noise " << noise);
   CHECK(learned < 0.3 * noise);
@@ -93,7 +93,7 @@ losses = [ { plugin = "ce" }, { plugin = "bce_ebm", sampler = "contrastive" }, {
   Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
   REQUIRE(t.run() == "completed");
   test::Context ctx(r.comps.model, r.data.info);
-  ctx.batch_ = {r.data.test_x.slice(0, 0, 500), r.data.test_y.slice(0, 0, 500)};
+  ctx.batch_ = {r.data.test.x.slice(0, 0, 500), r.data.test.y.slice(0, 0, 500)};
   ctx.samplers["contrastive"] = r.comps.samplers.at("contrastive");
   torch::manual_seed(9);
   auto samples = ctx.samples("contrastive");

@@ -102,7 +102,7 @@ TEST_CASE("trainer: a frozen stage keeps BatchNorm statistics fixed") {
   Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
   t.begin_stage(0);
   auto perm = torch::arange(32);
-  Batch batch{r.data.train_x.index_select(0, perm), r.data.train_y.index_select(0, perm)};
+  Batch batch{r.data.train.x.index_select(0, perm), r.data.train.y.index_select(0, perm)};
   auto running_mean = [&] { return r.comps.model->named_buffers()["backbone.norm0.bn.running_mean"].clone(); };
   auto before = running_mean();
   t.step(batch);

@@ -60,13 +60,13 @@ TEST_CASE("streams: own batch size and order, rows from the training split, nois
   Batch a = t.draw("ebm"), b = t.draw("ebm");
   CHECK(a.x.size(0) == 16);
   CHECK(!torch::equal(a.x, b.x));
-  for (int i = 0; i < 16; ++i) CHECK(is_training_row(a.x[i], r.data.train_x));
+  for (int i = 0; i < 16; ++i) CHECK(is_training_row(a.x[i], r.data.train.x));
   Batch n = t.draw("noisy");
   CHECK(n.x.size(0) == 32);  // [data] batch_size
-  CHECK(!is_training_row(n.x[0], r.data.train_x));
+  CHECK(!is_training_row(n.x[0], r.data.train.x));
   CHECK(test::error_of<RunError>([&] { t.draw("aux"); }).find("declared: train, ebm, noisy") != std::string::npos);
   // A loss reading stream "ebm" trains on it.
-  CHECK(std::isfinite(t.step(Batch{r.data.train_x.slice(0, 0, 32), r.data.train_y.slice(0, 0, 32)})));
+  CHECK(std::isfinite(t.step(Batch{r.data.train.x.slice(0, 0, 32), r.data.train.y.slice(0, 0, 32)})));
 }
 
 TEST_CASE("streams: a reserved or misspelled stream key is a schema error with its location") {
@@ -110,7 +110,7 @@ TEST_CASE("ema: the average follows w_ema = d w_ema + (1 - d) w after each step,
   auto first = [&] { return r.comps.model->parameters().front().detach().clone(); };
   std::vector<at::Tensor> w;
   for (int i = 0; i < 3; ++i) {
-    t.step(Batch{r.data.train_x.slice(0, 32 * i, 32 * (i + 1)), r.data.train_y.slice(0, 32 * i, 32 * (i + 1))});
+    t.step(Batch{r.data.train.x.slice(0, 32 * i, 32 * (i + 1)), r.data.train.y.slice(0, 32 * i, 32 * (i + 1))});
     w.push_back(first());
   }
   auto expected = 0.5 * (0.5 * w[0] + 0.5 * w[1]) + 0.5 * w[2];

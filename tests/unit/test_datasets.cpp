@@ -1,0 +1,148 @@
+// CIFAR-10/100 readers on small files written in exactly the binary version's format, and
+// image folders of real PNG files (decoded on demand); corrupt inputs name the file.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include <stb/stb_image_write.h>
+
+#include "data.hpp"
+#include "descriptor.hpp"
+#include "helpers.hpp"
+#include "validate.hpp"
+
+using namespace ebm;
+using namespace ebm::kernel;
+
+namespace {
+
+/// A CIFAR record: labels, then R, G, B planes; pixel (c, i) = (seed + 7c + i) mod 256.
+std::string record(std::vector<int> labels, int seed) {
+  std::string r;
+  for (int l : labels) r.push_back(static_cast<char>(l));
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 1024; ++i) r.push_back(static_cast<char>((seed + 7 * c + i) % 256));
+  return r;
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+Params data_params(const std::string& toml_body) {
+  Diagnostics diag;
+  References refs{[](const std::string&, const std::string&) { return true; }, [](const std::string&) { return std::vector<std::string>{}; }};
+  Value v = parse_toml_text("[data]\n" + toml_body, "d.toml");
+  Table t = validate_table(*v.find("data"), data_schema(), "data", diag, refs, {"streams"});
+  diag.raise();
+  return Params(t, "[data]");
+}
+
+/// CIFAR-10 folder: 5 training files of 3 records each, a test file of 2.
+void write_cifar10(const test::TempDir& dir) {
+  int seed = 0;
+  for (int b = 1; b <= 5; ++b) {
+    std::string bytes;
+    for (int i = 0; i < 3; ++i, ++seed) bytes += record({seed % 10}, seed);
+    write_bytes(dir.file("data_batch_" + std::to_string(b) + ".bin"), bytes);
+  }
+  write_bytes(dir.file("test_batch.bin"), record({9}, 100) + record({3}, 101));
+}
+
+}  // namespace
+
+TEST_CASE("cifar10: records decode to [N,3,32,32] in [0,1] with labels, validation from the tail") {
+  test::TempDir dir;
+  write_cifar10(dir);
+  auto d = load_dataset(data_params("dataset = \"cifar10\"\npath = \"" + dir.path.string() + "\"\nvalidation = 2\n"), 0);
+  CHECK(d.info.shape == std::vector<std::int64_t>{3, 32, 32});
+  CHECK(d.info.num_classes == 10);
+  CHECK(d.info.class_names.at(0) == "airplane");
+  CHECK(d.train.size() == 13);
+  CHECK(d.val.size() == 2);
+  CHECK(d.test.size() == 2);
+  // Record 4 (second file, second record): label 4, G plane pixel 5 = (4 + 7 + 5) / 255.
+  CHECK(d.train.y[4].item<std::int64_t>() == 4);
+  CHECK(d.train.x[4][1].view({-1})[5].item<float>() == doctest::Approx(16.0 / 255.0));
+  CHECK(d.test.y[1].item<std::int64_t>() == 3);
+  CHECK(d.info.mean.size() == 3);
+}
+
+TEST_CASE("cifar10: class names come from batches.meta.txt when present") {
+  test::TempDir dir;
+  write_cifar10(dir);
+  std::string names;
+  for (int i = 0; i < 10; ++i) names += "n" + std::to_string(i) + "\n";
+  write_bytes(dir.file("batches.meta.txt"), names + "\n");
+  auto d = load_dataset(data_params("dataset = \"cifar10\"\npath = \"" + dir.path.string() + "\"\nvalidation = 1\n"), 0);
+  CHECK(d.info.class_names.at(7) == "n7");
+}
+
+TEST_CASE("cifar100: the fine label (second byte) is used") {
+  test::TempDir dir;
+  write_bytes(dir.file("train.bin"), record({1, 77}, 0) + record({2, 99}, 1) + record({3, 5}, 2));
+  write_bytes(dir.file("test.bin"), record({4, 42}, 3));
+  auto d = load_dataset(data_params("dataset = \"cifar100\"\npath = \"" + dir.path.string() + "\"\nvalidation = 1\n"), 0);
+  CHECK(d.info.num_classes == 100);
+  CHECK(d.train.y[0].item<std::int64_t>() == 77);
+  CHECK(d.val.y[0].item<std::int64_t>() == 5);
+  CHECK(d.test.y[0].item<std::int64_t>() == 42);
+}
+
+TEST_CASE("cifar: truncated files, bad labels, missing files and a missing path are clear errors") {
+  test::TempDir dir;
+  write_cifar10(dir);
+  write_bytes(dir.file("data_batch_3.bin"), record({1}, 0) + record({2}, 1).substr(0, 100));
+  auto p = data_params("dataset = \"cifar10\"\npath = \"" + dir.path.string() + "\"\nvalidation = 1\n");
+  auto msg = test::error_of<DataError>([&] { load_dataset(p, 0); });
+  CHECK(msg.find("data_batch_3.bin: 3173 bytes is not a whole number of 3073-byte records") != std::string::npos);
+  write_bytes(dir.file("data_batch_3.bin"), record({12}, 0));
+  msg = test::error_of<DataError>([&] { load_dataset(p, 0); });
+  CHECK(msg.find("data_batch_3.bin: record 0 has label 12, expected 0..9") != std::string::npos);
+  std::filesystem::remove(dir.file("test_batch.bin"));
+  msg = test::error_of<DataError>([&] { load_dataset(p, 0); });
+  CHECK(msg.find("missing file(s):") != std::string::npos);
+  CHECK(msg.find("test_batch.bin") != std::string::npos);
+  msg = test::error_of<DataError>([&] { load_dataset(data_params("dataset = \"cifar10\"\n"), 0); });
+  CHECK(msg.find("needs data.path") != std::string::npos);
+}
+
+TEST_CASE("image_folder: PNGs per class folder, resized and cropped, decoded on demand; corrupt files named") {
+  test::TempDir dir;
+  auto png = [&](const std::string& rel, int w, int h, unsigned char r, unsigned char g) {
+    std::filesystem::create_directories(std::filesystem::path(dir.file(rel)).parent_path());
+    std::vector<unsigned char> px;
+    for (int i = 0; i < w * h; ++i) px.insert(px.end(), {r, g, 0});
+    REQUIRE(stbi_write_png(dir.file(rel).c_str(), w, h, 3, px.data(), w * 3) != 0);
+  };
+  for (int i = 0; i < 4; ++i) {
+    png("train/cat/" + std::to_string(i) + ".png", 12, 8, 255, 0);  // red, wider than tall
+    png("train/dog/" + std::to_string(i) + ".PNG", 6, 6, 0, 255);   // green
+  }
+  png("test/cat/t.png", 8, 8, 255, 0);
+  png("test/dog/t.png", 8, 8, 0, 255);
+  std::ofstream(dir.file("train/dog/notes.txt")) << "not an image";
+  auto p = data_params("dataset = \"image_folder\"\npath = \"" + dir.path.string() + "\"\nimage_size = 4\nvalidation = 2\n");
+  auto d = load_dataset(p, 0);
+  CHECK(d.info.class_names == std::vector<std::string>{"cat", "dog"});
+  CHECK(d.info.shape == std::vector<std::int64_t>{3, 4, 4});
+  CHECK(d.train.size() == 6);
+  CHECK(!d.train.x.defined());  // held as a file list, not as pixels
+  Batch b = d.train.rows(0, 6);
+  CHECK(b.x.sizes() == at::IntArrayRef({6, 3, 4, 4}));
+  for (int i = 0; i < 6; ++i) {
+    int cls = static_cast<int>(b.y[i].item<std::int64_t>());
+    CHECK(b.x[i][cls].mean().item<double>() == doctest::Approx(1.0));  // red for cat, green for dog
+    CHECK(b.x[i][1 - cls].mean().item<double>() == doctest::Approx(0.0));
+  }
+  CHECK(d.test.rows(0, 2).y[1].item<std::int64_t>() == 1);
+
+  write_bytes(dir.file("train/dog/broken.png"), "\x89PNG\r\n\x1a\n not really");
+  auto msg = test::error_of<DataError>([&] {
+    auto all = load_dataset(p, 0);  // broken.png may have landed in either split
+    all.train.rows(0, all.train.size());
+    all.val.rows(0, all.val.size());
+  });
+  CHECK(msg.find("broken.png: cannot decode image") != std::string::npos);
+  msg = test::error_of<DataError>([&] { load_dataset(data_params("dataset = \"image_folder\"\npath = \"/nonexistent\"\n"), 0); });
+  CHECK(msg.find("train/ and test/") != std::string::npos);
+}
