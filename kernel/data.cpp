@@ -200,9 +200,10 @@ Dataset load_dataset(const Params& data, std::uint64_t seed) {
   at::Tensor tx = d.train.whole(2000).x;
   auto per_channel = d.info.shape.size() == 3 ? tx.transpose(0, 1).reshape({d.info.shape[0], -1}) : tx.transpose(0, 1);
   auto mean = per_channel.mean(1), sd = per_channel.std(1).clamp_min(1e-6);
+  const bool symmetric = data.string("input_norm") == "symmetric";
   for (std::int64_t c = 0; c < mean.size(0); ++c) {
-    d.info.mean.push_back(mean[c].item<double>());
-    d.info.std.push_back(sd[c].item<double>());
+    d.info.mean.push_back(symmetric ? 0.5 : mean[c].item<double>());
+    d.info.std.push_back(symmetric ? 0.5 : sd[c].item<double>());
   }
   return d;
 }

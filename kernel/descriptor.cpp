@@ -52,6 +52,10 @@ const Schema& data_schema() {
       p::string("path", "data folder: fashion_mnist's gzip IDX files (empty: /usr/share/datasets/fashion-mnist), the CIFAR "
                         "binary version, or an image folder with train/<class>/ and test/<class>/")
           .set_default(""),
+      p::enumeration("input_norm", {"dataset", "symmetric"},
+                     "the model's first layer: standardize with the training split's per-channel mean/std (dataset), "
+                     "or map [0,1] to [-1,1] as JEM's code does (symmetric: mean = std = 0.5)")
+          .set_default("dataset"),
       p::integer("image_size", "image_folder: shorter side resized to this, then center-cropped square").set_default(32).range(4, 4096),
       p::integer("channels", "image_folder: 1 (grayscale) or 3 (RGB)").set_default(3).range(1, 3),
       p::integer("batch_size", "training batch size").set_default(64).range(1, 1 << 16),
@@ -114,6 +118,8 @@ const Schema& stage_schema() {
       p::enumeration("norm_mode", {"train", "frozen"}, "norm layers: batch statistics or frozen (eval) statistics")
           .set_default("train"),
       p::integer("eval_every", "evaluate on the validation split every N steps (0 = each epoch end)").set_default(0).at_least(0),
+      p::string("init", "start from the model weights of this ebmlab checkpoint file (empty: the previous stage's weights)")
+          .set_default(""),
       p::real("ema", "decay of an exponential moving average of the weights (0 = off; DAT: 0.999)").set_default(0.0).range(0, 0.999999),
       p::enumeration("eval_weights", {"raw", "ema"}, "weights evaluated during and after this stage").set_default("raw"),
       p::real("loss_bound", "divergence: |loss| above this ends the variant as diverged (JEM's rule: 1e8)").set_default(1e8).at_least(0),
@@ -121,6 +127,17 @@ const Schema& stage_schema() {
           .set_default(1e6)
           .at_least(0),
       p::list("losses", p::table("loss", {}, "a loss"), "losses summed with their weights").require().at_least(1),
+  };
+  return s;
+}
+
+const Schema& checkpoint_schema() {
+  static const Schema s = {
+      p::integer("every", "write a checkpoint every N steps (0: only at the end of each stage)").set_default(0).at_least(0),
+      p::integer("keep", "periodic checkpoints kept (the newest; the best is kept besides)").set_default(1).range(1, 1000),
+      p::string("best", "validation result that picks ckpt-best.h5, e.g. \"accuracy/accuracy\" (empty: none)").set_default(""),
+      p::enumeration("best_mode", {"max", "min"}, "whether higher or lower is better for 'best'").set_default("max"),
+      p::boolean("enabled", "write checkpoints at all").set_default(true),
   };
   return s;
 }
@@ -135,7 +152,7 @@ const Schema& log_schema() {
 
 namespace {
 
-const std::vector<std::string> kTopLevel = {"experiment", "data", "model", "samplers", "stage", "metric", "log"};
+const std::vector<std::string> kTopLevel = {"experiment", "data", "model", "samplers", "stage", "metric", "log", "checkpoint"};
 
 struct Resolver {
   const Registry& registry;
@@ -258,6 +275,7 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
     cfg.data = Params(t, "[data]");
   }
   plain("log", log_schema(), false, cfg.log);
+  plain("checkpoint", checkpoint_schema(), false, cfg.checkpoint);
 
   const Schema named = {p::string("name", "name under which results are logged (default: the plugin name)")};
   const Schema weighted = {p::real("weight", "multiplier of this loss in the total").set_default(1.0),
@@ -317,6 +335,7 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
         st.norm_mode = sp.string("norm_mode");
         st.eval_every = sp.integer("eval_every");
         st.ema = sp.real("ema");
+        st.init = sp.string("init");
         st.eval_weights = sp.string("eval_weights");
         st.loss_bound = sp.real("loss_bound");
         st.energy_bound = sp.real("energy_bound");
@@ -383,6 +402,28 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
   for (auto& st : cfg.stages) {
     for (auto& c : st.losses) unique(c, variant.tree.loc());
     seen.clear();
+  }
+
+  // A loss and the samplers it references read the same data stream: labels and clean
+  // partners of a sample come from the batch it was made from.
+  if (r.diag.empty()) {
+    const Value* stage_list = variant.tree.find("stage");
+    for (std::size_t si = 0; si < cfg.stages.size(); ++si)
+      for (std::size_t li = 0; li < cfg.stages[si].losses.size(); ++li) {
+        const ComponentSpec& l = cfg.stages[si].losses[li];
+        const LoadedEntry* e = registry.find(Kind::loss, l.plugin);
+        if (!e || !l.params.has("stream")) continue;
+        for (auto& spec : e->entry.schema()) {
+          if (spec.type != ParamType::reference || spec.ref_kind != "sampler" || !l.params.has(spec.name)) continue;
+          const std::string& sampler = l.params.string(spec.name);
+          auto s = std::find_if(cfg.samplers.begin(), cfg.samplers.end(), [&](const ComponentSpec& c) { return c.name == sampler; });
+          if (s == cfg.samplers.end() || !s->params.has("stream") || s->params.string("stream") == l.params.string("stream")) continue;
+          const Value& where = stage_list->as_list()[si].find("losses")->as_list()[li];
+          r.diag.add(where.loc(), "'" + l.instance + "': reads stream '" + l.params.string("stream") + "' but its " + spec.name +
+                                      " '" + sampler + "' samples from stream '" + s->params.string("stream") +
+                                      "'; give both the same stream (labels and clean inputs must match the samples)");
+        }
+      }
   }
 
   Table samplers_out;

@@ -49,6 +49,7 @@ struct StageSpec {
   std::string norm_mode;  ///< "train" | "frozen"
   std::int64_t eval_every = 0;  ///< steps; 0 = at each epoch's end
   double ema = 0.0;             ///< weight-average decay; 0 = off
+  std::string init;             ///< checkpoint file whose model weights start the stage ("" = carry on)
   std::string eval_weights = "raw";
   double loss_bound = 1e8, energy_bound = 1e6;
   std::vector<ComponentSpec> losses;
@@ -67,7 +68,7 @@ struct StreamSpec {
 struct VariantConfig {
   std::string name;
   Value resolved;  ///< the whole tree with defaults filled in
-  Params experiment, data, log;
+  Params experiment, data, log, checkpoint;
   std::vector<StreamSpec> streams;  ///< "train" first
   ComponentSpec backbone, norm;
   std::vector<ComponentSpec> samplers;
@@ -85,5 +86,6 @@ const Schema& data_schema();
 const Schema& stream_schema();
 const Schema& stage_schema();
 const Schema& log_schema();
+const Schema& checkpoint_schema();
 
 }  // namespace ebm::kernel

@@ -9,9 +9,12 @@
 #include <fstream>
 
 #include "ebmlab/error.hpp"
+#include "h5util.hpp"
 #include "version.hpp"
 
 namespace ebm::kernel {
+
+using namespace h5;
 
 namespace {
 
@@ -19,27 +22,11 @@ constexpr hsize_t kChunkRows = 1024;
 constexpr std::size_t kStatusLength = 16;
 constexpr std::size_t kDetailLength = 1024;
 
-[[noreturn]] void h5_fail(const std::string& file, const std::string& what) {
-  throw RunError(file + ": HDF5 error while " + what);
-}
-
-hid_t check(hid_t id, const std::string& file, const std::string& what) {
-  if (id < 0) h5_fail(file, what);
-  return id;
-}
-
 hid_t record_type() {
   hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(CurveRecord));
   H5Tinsert(t, "step", HOFFSET(CurveRecord, step), H5T_NATIVE_INT64);
   H5Tinsert(t, "value", HOFFSET(CurveRecord, value), H5T_NATIVE_DOUBLE);
   H5Tinsert(t, "wall", HOFFSET(CurveRecord, wall), H5T_NATIVE_DOUBLE);
-  return t;
-}
-
-hid_t string_type(std::size_t length) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, std::max<std::size_t>(length, 1));
-  H5Tset_cset(t, H5T_CSET_UTF8);
   return t;
 }
 
@@ -57,23 +44,21 @@ void write_string_dataset(hid_t loc, const std::string& name, const std::string&
   H5Tclose(type);
 }
 
-void write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
-  hid_t type = string_type(value.size());
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT);
-  std::string padded = value.empty() ? std::string(1, '\0') : value;
-  H5Awrite(a, type, padded.data());
-  H5Aclose(a);
-  H5Sclose(space);
-  H5Tclose(type);
-}
+struct CheckpointRow {
+  std::int64_t step;
+  char file[64];
+  char sha256[65];
+};
 
-void write_int_attr(hid_t obj, const std::string& name, std::int64_t value) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(a, H5T_NATIVE_INT64, &value);
-  H5Aclose(a);
-  H5Sclose(space);
+hid_t checkpoint_type() {
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(CheckpointRow));
+  H5Tinsert(t, "step", HOFFSET(CheckpointRow, step), H5T_NATIVE_INT64);
+  hid_t f = string_type(sizeof(CheckpointRow::file)), h = string_type(sizeof(CheckpointRow::sha256));
+  H5Tinsert(t, "file", HOFFSET(CheckpointRow, file), f);
+  H5Tinsert(t, "sha256", HOFFSET(CheckpointRow, sha256), h);
+  H5Tclose(f);
+  H5Tclose(h);
+  return t;
 }
 
 hid_t create_series(hid_t file, const std::string& path, hid_t type, const std::string& fname) {
@@ -91,13 +76,6 @@ hid_t create_series(hid_t file, const std::string& path, hid_t type, const std::
   return ds;
 }
 
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 std::string hostname() {
   char buf[256] = {0};
   gethostname(buf, sizeof buf - 1);
@@ -110,15 +88,6 @@ std::string cpu_model() {
   while (std::getline(in, line))
     if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
   return "unknown";
-}
-
-hid_t open_for_read(const std::string& file) {
-  H5E_BEGIN_TRY {
-    hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
-    if (f < 0) f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f >= 0) return f;
-  } H5E_END_TRY;
-  throw ConfigError(file + ": cannot open as an HDF5 file");
 }
 
 }  // namespace
@@ -162,7 +131,9 @@ VariantLog::VariantLog(const std::string& path, const std::string& variant, cons
   hid_t cspace = H5Screate_simple(1, zero, unlimited);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, 1, chunk);
-  H5Dclose(check(H5Dcreate2(file_, "checkpoints", H5T_NATIVE_INT64, cspace, H5P_DEFAULT, dcpl, H5P_DEFAULT), path, "creating checkpoints"));
+  hid_t ctype = checkpoint_type();
+  checkpoints_ = check(H5Dcreate2(file_, "checkpoints", ctype, cspace, H5P_DEFAULT, dcpl, H5P_DEFAULT), path, "creating checkpoints");
+  H5Tclose(ctype);
   H5Pclose(dcpl);
   H5Sclose(cspace);
 
@@ -200,6 +171,24 @@ void VariantLog::write_pending(Series& s) {
   s.pending.clear();
 }
 
+void VariantLog::append_checkpoint(std::int64_t step, const std::string& file, const std::string& sha256) {
+  CheckpointRow row{step, {0}, {0}};
+  file.copy(row.file, sizeof row.file - 1);
+  sha256.copy(row.sha256, sizeof row.sha256 - 1);
+  hsize_t start[1] = {static_cast<hsize_t>(checkpoint_rows_)}, count[1] = {1}, size[1] = {start[0] + 1};
+  check(H5Dset_extent(checkpoints_, size), path_, "extending checkpoints");
+  hid_t fspace = H5Dget_space(checkpoints_);
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr);
+  hid_t mspace = H5Screate_simple(1, count, nullptr);
+  hid_t type = checkpoint_type();
+  check(H5Dwrite(checkpoints_, type, mspace, fspace, H5P_DEFAULT, &row), path_, "writing checkpoints");
+  H5Tclose(type);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  H5Dflush(checkpoints_);
+  ++checkpoint_rows_;
+}
+
 void VariantLog::flush() {
   if (file_ < 0) return;
   for (auto& s : curves_) write_pending(s);
@@ -227,6 +216,7 @@ void VariantLog::close() {
   for (auto& s : evals_) H5Dclose(s.dataset);
   H5Dclose(status_);
   H5Dclose(detail_);
+  H5Dclose(checkpoints_);
   H5Tclose(record_type_);
   H5Fclose(file_);
   file_ = -1;
@@ -286,19 +276,6 @@ std::vector<CurveRecord> read_series(const std::string& file, const std::string&
   H5Fclose(f);
   return out;
 }
-
-namespace {
-std::string read_fixed_string(hid_t obj, bool attribute) {
-  hid_t type = attribute ? H5Aget_type(obj) : H5Dget_type(obj);
-  std::string buf(H5Tget_size(type), '\0');
-  hid_t mem = string_type(buf.size());
-  if (attribute) H5Aread(obj, mem, buf.data());
-  else H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
-  H5Tclose(mem);
-  H5Tclose(type);
-  return buf.substr(0, buf.find('\0'));
-}
-}  // namespace
 
 std::string read_string(const std::string& file, const std::string& dataset) {
   hid_t f = open_for_read(file);

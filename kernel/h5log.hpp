@@ -9,7 +9,7 @@
 
 namespace ebm::kernel {
 
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;  ///< 2: status_detail, checkpoints as (step, file, sha256)
 
 struct CurveRecord {
   std::int64_t step;
@@ -37,6 +37,8 @@ class VariantLog {
   void append_curve(int id, const CurveRecord& r) { curves_[static_cast<size_t>(id)].pending.push_back(r); }
   void append_eval(int id, const CurveRecord& r) { evals_[static_cast<size_t>(id)].pending.push_back(r); }
   void flush();
+  /// Records a checkpoint file (name relative to the log's folder) and its sha256; flushed at once.
+  void append_checkpoint(std::int64_t step, const std::string& file, const std::string& sha256);
   /// pending|running|completed|diverged|failed|interrupted, and why (status_detail, at
   /// most 1023 bytes); written and flushed at once.
   void set_status(const std::string& status, const std::string& detail = "");
@@ -53,7 +55,8 @@ class VariantLog {
   void write_pending(Series& s);
 
   std::string path_;
-  std::int64_t file_ = -1, status_ = -1, detail_ = -1, record_type_ = -1;
+  std::int64_t file_ = -1, status_ = -1, detail_ = -1, checkpoints_ = -1, record_type_ = -1;
+  std::int64_t checkpoint_rows_ = 0;
   std::vector<Series> curves_, evals_;
   std::map<std::string, int> curve_index_, eval_index_;
 };

@@ -55,7 +55,8 @@ at::Tensor decode(const std::string& file, std::int64_t size, int channels) {
   const int nw = std::max<int>(static_cast<int>(size), static_cast<int>(w * scale + 0.5));
   const int nh = std::max<int>(static_cast<int>(size), static_cast<int>(h * scale + 0.5));
   std::vector<unsigned char> resized(static_cast<std::size_t>(nw) * nh * channels);
-  if (!stbir_resize_uint8(px.get(), w, h, 0, resized.data(), nw, nh, 0, channels))
+  if (nw == w && nh == h) std::copy(px.get(), px.get() + resized.size(), resized.begin());  // already the right size
+  else if (!stbir_resize_uint8(px.get(), w, h, 0, resized.data(), nw, nh, 0, channels))
     throw DataError(file + ": resizing " + std::to_string(w) + "x" + std::to_string(h) + " failed");
   auto img = torch::from_blob(resized.data(), {nh, nw, channels}, torch::kUInt8);
   const std::int64_t top = (nh - size) / 2, left = (nw - size) / 2;
@@ -109,7 +110,7 @@ void load_image_folder(const Params& data, Dataset& d, Split& train) {
   if (tr.files.empty() || te.files.empty())
     throw DataError(root.string() + ": no .png/.jpg/.jpeg files under " + (tr.files.empty() ? "train/" : "test/") + "<class>/");
   train = on_demand(std::move(tr), size, channels, /*shuffle=*/true);
-  d.test = on_demand(std::move(te), size, channels, /*shuffle=*/false);
+  d.test = on_demand(std::move(te), size, channels, /*shuffle=*/true);  // test_subset then spans every class
   d.info.shape = {channels, size, size};
   d.info.num_classes = static_cast<std::int64_t>(classes.size());
   d.info.class_names = classes;

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "augment.hpp"
 #include "ebmlab/mode_guard.hpp"
 
@@ -30,7 +32,7 @@ class StepContextImpl : public StepContext {
   using StreamFn = std::function<Batch(const std::string&)>;
   StepContextImpl(Components& c, const Dataset& data, VariantLog* log, std::chrono::steady_clock::time_point start,
                   StreamFn draw)
-      : comps_(c), info_(data.info), train_set_(data.train.whole(kTrainSetCap)), log_(log), start_(start), draw_(std::move(draw)) {}
+      : comps_(c), info_(data.info), data_(data), log_(log), start_(start), draw_(std::move(draw)) {}
 
   /// evaluating: every stream name gives `batch` (metrics see the evaluation batch).
   void begin(const Batch& batch, std::int64_t step, std::int64_t epoch, bool evaluating = false) {
@@ -51,7 +53,11 @@ class StepContextImpl : public StepContext {
     if (it == streams_.end()) it = streams_.emplace(stream, draw_(stream)).first;
     return it->second;
   }
-  const Batch& train_set() override { return train_set_; }
+  /// Built on first use: an image folder would otherwise be decoded for nothing.
+  const Batch& train_set() override {
+    if (!train_set_.x.defined()) train_set_ = data_.train.whole(kTrainSetCap);
+    return train_set_;
+  }
   torch::nn::Module& model() override { return *comps_.model; }
   at::Tensor logits(const at::Tensor& x) override { return comps_.model->forward(x); }
 
@@ -92,6 +98,7 @@ class StepContextImpl : public StepContext {
  private:
   Components& comps_;
   const DataInfo& info_;
+  const Dataset& data_;
   Batch train_set_;
   VariantLog* log_;
   std::chrono::steady_clock::time_point start_;
@@ -111,7 +118,8 @@ Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& dat
   ctx_ = std::make_unique<StepContextImpl>(comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); });
   const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
   for (std::size_t i = 0; i < cfg_.streams.size(); ++i)
-    streams_.push_back(Stream{cfg_.streams[i], {}, 0, at::make_generator<at::CPUGeneratorImpl>(seed * 1000003 + 17 * (i + 1))});
+    streams_.push_back(Stream{cfg_.streams[i], static_cast<std::int64_t>(i), 0, -1, {},
+                              at::make_generator<at::CPUGeneratorImpl>(seed * 1000003 + 17 * (i + 1))});
   if (log_) {
     loss_curve_ = log_->curve_id("train/loss");
     lr_curve_ = log_->curve_id("train/lr");
@@ -133,14 +141,21 @@ Batch Trainer::draw(const std::string& name) {
     for (auto& s : streams_) names += (names.empty() ? "" : ", ") + s.spec.name;
     throw RunError("no data stream named '" + name + "' (declared: " + names + "; add [data.streams." + name + "])");
   }
-  const std::int64_t n = data_.train.size(), bs = std::min(it->spec.batch_size, n);
-  if (!it->perm.defined() || it->pos + bs > n) {
-    it->perm = torch::randperm(n, it->gen, torch::kInt64);
-    it->pos = 0;
+  const std::int64_t n = data_.train.size(), bs = std::min(it->spec.batch_size, n), per_epoch = n / bs;
+  const std::int64_t epoch = it->batches / per_epoch, b = it->batches % per_epoch;
+  if (it->perm_epoch != epoch) {
+    it->perm = epoch_order(it->index, epoch);
+    it->perm_epoch = epoch;
   }
-  auto idx = it->perm.slice(0, it->pos, it->pos + bs);
-  it->pos += bs;
-  return prepare(*it, data_.train.take(idx));
+  ++it->batches;
+  return prepare(*it, data_.train.take(it->perm.slice(0, b * bs, (b + 1) * bs)));
+}
+
+at::Tensor Trainer::epoch_order(std::int64_t stream, std::int64_t epoch) const {
+  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 7919 + static_cast<std::uint64_t>(stream) * 104729 +
+                                                      static_cast<std::uint64_t>(epoch) * 1299709 + 1);
+  return torch::randperm(data_.train.size(), gen, torch::kInt64);
 }
 
 namespace {
@@ -174,6 +189,130 @@ bool Trainer::load_ema_into_model() {
   return true;
 }
 
+CheckpointData Trainer::snapshot() const {
+  CheckpointData d;
+  d.variant = cfg_.name;
+  d.step = global_step_;
+  d.stage = static_cast<std::int64_t>(stage_);
+  d.step_in_stage = step_in_stage_;
+  for (auto& p : comps_.model->named_parameters()) d.model.emplace_back(p.key(), p.value().detach().clone());
+  for (auto& b : comps_.model->named_buffers()) d.model.emplace_back(b.key(), b.value().detach().clone());
+  if (optimizer_) {
+    d.optimizer_name = cfg_.stages[stage_].optimizer.string("name");
+    auto& state = optimizer_->state();
+    auto params = comps_.model->parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      auto it = state.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+      if (it == state.end()) continue;
+      const std::string k = std::to_string(i) + "/";
+      if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+        if (sgd->momentum_buffer().defined()) d.optimizer[k + "momentum_buffer"] = sgd->momentum_buffer().clone();
+      } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+        d.optimizer[k + "step"] = torch::tensor(adam->step());
+        d.optimizer[k + "exp_avg"] = adam->exp_avg().clone();
+        d.optimizer[k + "exp_avg_sq"] = adam->exp_avg_sq().clone();
+        if (adam->max_exp_avg_sq().defined()) d.optimizer[k + "max_exp_avg_sq"] = adam->max_exp_avg_sq().clone();
+      }
+    }
+  }
+  for (auto& t : ema_) d.ema.push_back(t.clone());
+  for (auto& [name, s] : comps_.samplers) d.components[name] = s->state();
+  for (auto& stage : comps_.stage_losses)
+    for (auto& l : stage) d.components[l.name] = l.object->state();
+  d.rng["torch"] = at::detail::getDefaultCPUGenerator().get_state();
+  for (auto& st : streams_) {
+    d.rng["stream_" + st.spec.name] = st.gen.get_state();
+    d.counters["stream_" + st.spec.name + "_batches"] = st.batches;
+  }
+  return d;
+}
+
+void Trainer::restore(const CheckpointData& d, const std::string& source) {
+  if (d.stage < 0 || d.stage >= static_cast<std::int64_t>(cfg_.stages.size()))
+    throw DataError(source + ": checkpoint is at stage " + std::to_string(d.stage) + " but the descriptor has " +
+                    std::to_string(cfg_.stages.size()) + " stage(s)");
+  begin_stage(static_cast<std::size_t>(d.stage));
+  load_model_weights(*comps_.model, d, source);
+  auto params = comps_.model->parameters();
+  auto& state = optimizer_->state();
+  const bool adam = cfg_.stages[stage_].optimizer.string("name") == "adam";
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const std::string k = std::to_string(i) + "/";
+    auto get = [&](const std::string& key) -> at::Tensor {
+      auto it = d.optimizer.find(k + key);
+      if (it == d.optimizer.end()) return {};
+      if (it->second.sizes() != params[i].sizes() && key != "step")
+        throw DataError(source + ": optimizer/" + k + key + " has shape " + c10::str(it->second.sizes()) + ", parameter " +
+                        std::to_string(i) + " has " + c10::str(params[i].sizes()));
+      return it->second.clone();
+    };
+    const std::string key = c10::guts::to_string(params[i].unsafeGetTensorImpl());
+    if (adam) {
+      auto step = get("step");
+      if (!step.defined()) continue;
+      auto s = std::make_unique<torch::optim::AdamParamState>();
+      s->step(step.item<std::int64_t>());
+      s->exp_avg(get("exp_avg"));
+      s->exp_avg_sq(get("exp_avg_sq"));
+      if (auto m = get("max_exp_avg_sq"); m.defined()) s->max_exp_avg_sq(m);
+      state[key] = std::move(s);
+    } else if (auto buf = get("momentum_buffer"); buf.defined()) {
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      s->momentum_buffer(buf);
+      state[key] = std::move(s);
+    }
+  }
+  ema_.clear();
+  for (auto& t : d.ema) ema_.push_back(t.clone());
+  auto load = [&](const std::string& name, Component& c) {
+    if (auto it = d.components.find(name); it != d.components.end()) c.load_state(it->second);
+  };
+  for (auto& [name, s] : comps_.samplers) load(name, *s);
+  for (auto& stage : comps_.stage_losses)
+    for (auto& l : stage) load(l.name, *l.object);
+  auto rng = [&](const std::string& key, at::Generator& g) {
+    if (auto it = d.rng.find(key); it != d.rng.end()) g.set_state(it->second);
+  };
+  auto def = at::detail::getDefaultCPUGenerator();
+  rng("torch", def);
+  for (auto& st : streams_) {
+    rng("stream_" + st.spec.name, st.gen);
+    if (auto it = d.counters.find("stream_" + st.spec.name + "_batches"); it != d.counters.end()) st.batches = it->second;
+  }
+  step_in_stage_ = d.step_in_stage;
+  global_step_ = d.step;
+}
+
+void Trainer::save_checkpoint(const std::string& file) {
+  if (checkpoint_dir_.empty() || !cfg_.checkpoint.boolean("enabled")) return;
+  namespace fs = std::filesystem;
+  const std::string path = (fs::path(checkpoint_dir_) / file).string();
+  const std::string sha = write_checkpoint(path, snapshot());
+  if (log_) log_->append_checkpoint(global_step_, (fs::path(checkpoint_dir_).filename() / file).string(), sha);
+  if (file == "ckpt-best.h5") return;
+  if (std::find(periodic_.begin(), periodic_.end(), path) == periodic_.end()) periodic_.push_back(path);
+  while (static_cast<std::int64_t>(periodic_.size()) > cfg_.checkpoint.integer("keep")) {
+    fs::remove(periodic_.front());
+    periodic_.erase(periodic_.begin());
+  }
+}
+
+void Trainer::after_validation(const std::map<std::string, double>& results) {
+  const std::string& key = cfg_.checkpoint.string("best");
+  if (key.empty()) return;
+  auto it = results.find(key);
+  if (it == results.end()) {
+    std::string names;
+    for (auto& [k, v] : results) names += (names.empty() ? "" : ", ") + k;
+    throw RunError("[checkpoint] best = \"" + key + "\" is not a validation result; available: " + names);
+  }
+  const bool better = !have_best_ || (cfg_.checkpoint.string("best_mode") == "max" ? it->second > best_ : it->second < best_);
+  if (!better) return;
+  best_ = it->second;
+  have_best_ = true;
+  save_checkpoint("ckpt-best.h5");
+}
+
 std::string Trainer::divergence(double loss) const {
   const StageSpec& st = cfg_.stages[stage_];
   std::ostringstream why;
@@ -188,7 +327,7 @@ std::string Trainer::divergence(double loss) const {
     else if (is_energy && std::abs(v) > st.energy_bound) why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
   }
   if (why.str().empty()) return "";
-  why << " at step " << global_step_ << " (stage " << st.name << "); last finite loss " << last_finite_loss_;
+  why << " at step " << global_step_ + 1 << " (stage " << st.name << "); last finite loss " << last_finite_loss_;
   for (auto& [key, v] : last_finite_) why << ", " << key << " " << v;
   return why.str();
 }
@@ -218,6 +357,7 @@ void Trainer::begin_stage(std::size_t index) {
                     .nesterov(o.boolean("nesterov"))
                     .weight_decay(o.real("weight_decay")));
   }
+  if (!st.init.empty()) load_model_weights(*comps_.model, read_checkpoint(st.init), st.init);
   comps_.model->set_norm_frozen(st.norm_mode == "frozen");
   ema_.clear();  // each stage averages from its own starting weights
   comps_.model->train();
@@ -255,6 +395,9 @@ double Trainer::step(const Batch& batch) {
     ctx_->log("loss", v.item<double>());
     total = total.defined() ? total + l.weight * v : l.weight * v;
   }
+  // A diverged step never reaches the weights or their average.
+  detail_ = divergence(total.item<double>());
+  if (!detail_.empty()) return total.item<double>();
   // Zeroed here, after the losses ran, so nothing a sampler did leaks into the update.
   optimizer_->zero_grad();
   total.backward();
@@ -335,7 +478,6 @@ std::string Trainer::run() {
   std::int64_t bs = cfg_.data.integer("batch_size");
   std::int64_t n = data_.train.size();
   if (n < bs) throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(cfg_.experiment.integer("seed")) + 1);
   std::int64_t flush_every = cfg_.log.integer("flush_every");
   for (std::size_t si = 0; si < cfg_.stages.size(); ++si) {
     begin_stage(si);
@@ -343,7 +485,8 @@ std::string Trainer::run() {
     progress_->start_stage(cfg_.name, st.name, stage_steps_);
     std::int64_t per_epoch = n / bs;
     for (std::int64_t epoch = 0; step_in_stage_ < stage_steps_; ++epoch) {
-      auto perm = torch::randperm(n, gen, torch::kInt64);
+      // Stage si's epochs are "stream" index -1 - si of the epoch orders.
+      auto perm = epoch_order(-1 - static_cast<std::int64_t>(si), epoch);
       for (std::int64_t b = 0; b < per_epoch && step_in_stage_ < stage_steps_; ++b) {
         if (g_stop_signal.load()) {
           progress_->finish_stage();
@@ -352,7 +495,6 @@ std::string Trainer::run() {
         auto idx = perm.slice(0, b * bs, (b + 1) * bs);
         double loss = step(prepare(streams_.front(), data_.train.take(idx)));
         progress_->update(step_in_stage_, loss);
-        detail_ = divergence(loss);
         if (!detail_.empty()) {
           progress_->finish_stage();
           progress_->message(cfg_.name + ": diverged: " + detail_);
@@ -362,13 +504,18 @@ std::string Trainer::run() {
         last_finite_loss_ = loss;
         last_finite_ = ctx_->terms();
         if (log_ && global_step_ % flush_every == 0) log_->flush();
-        if (st.eval_every > 0 && step_in_stage_ % st.eval_every == 0) evaluate("val");
+        if (st.eval_every > 0 && step_in_stage_ % st.eval_every == 0) after_validation(evaluate("val"));
+        const std::int64_t every = cfg_.checkpoint.integer("every");
+        if (every > 0 && global_step_ % every == 0 && step_in_stage_ < stage_steps_)
+          save_checkpoint("ckpt-" + std::to_string(global_step_) + ".h5");
       }
       if (st.eval_every == 0) {
         auto r = evaluate("val");
+        after_validation(r);
         if (!r.empty()) progress_->message(cfg_.name + "/" + st.name + " epoch " + std::to_string(epoch) + " val:" + summary(r));
       }
     }
+    save_checkpoint("ckpt-" + std::to_string(global_step_) + ".h5");
     progress_->finish_stage();
   }
   auto test = evaluate("test");

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "checkpoint.hpp"
 #include "components.hpp"
 #include "data.hpp"
 #include "progress.hpp"
@@ -51,16 +52,31 @@ class Trainer {
   /// Copies the weight average into the model (no-op without one); returns false without.
   bool load_ema_into_model();
 
+  /// Everything needed to continue: weights, optimizer state (by parameter order), the
+  /// weight average, every sampler's and loss's state, generator states, counters.
+  CheckpointData snapshot() const;
+  /// Puts the trainer back in the state `snapshot()` captured (same descriptor).
+  void restore(const CheckpointData& d, const std::string& source);
+  /// Enables checkpoint files in `dir` ([checkpoint] section decides when).
+  void set_checkpoint_dir(const std::string& dir) { checkpoint_dir_ = dir; }
+
  private:
   struct Stream {
     StreamSpec spec;
-    at::Tensor perm;
-    std::int64_t pos = 0;
-    at::Generator gen;
+    std::int64_t index = 0;    ///< position in the descriptor's streams
+    std::int64_t batches = 0;  ///< batches drawn so far (checkpointed)
+    std::int64_t perm_epoch = -1;
+    at::Tensor perm;           ///< the order of epoch perm_epoch
+    at::Generator gen;         ///< augmentation and noise (checkpointed)
   };
+  /// The order of epoch `epoch` of stream `stream`: a function of the seed only, so a
+  /// restored run draws exactly the batches the original would have.
+  at::Tensor epoch_order(std::int64_t stream, std::int64_t epoch) const;
   Batch prepare(Stream& s, Batch b);
   void ema_update();
   std::string divergence(double loss) const;
+  void save_checkpoint(const std::string& file);
+  void after_validation(const std::map<std::string, double>& results);
   std::map<std::string, double> evaluate_now(const std::string& split);
   double learning_rate(std::int64_t step_in_stage, std::int64_t stage_steps) const;
   void log_curve(const std::string& name, double value);
@@ -79,6 +95,10 @@ class Trainer {
   std::vector<Stream> streams_;
   std::vector<at::Tensor> ema_;  ///< parameters then floating-point buffers
   std::string detail_;
+  std::string checkpoint_dir_;
+  std::vector<std::string> periodic_;  ///< periodic checkpoint files written, oldest first
+  double best_ = 0.0;
+  bool have_best_ = false;
   std::map<std::string, double> last_finite_;
   double last_finite_loss_ = 0.0;
 };

@@ -138,6 +138,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       Components comps = build_components(cfg, registry, data.info);
       log = std::make_unique<VariantLog>(log_path, cfg.name, json::serialize(to_json(cfg.resolved)), log_layout(comps));
       Trainer trainer(cfg, comps, data, log.get(), &progress);
+      trainer.set_checkpoint_dir((log_dir / cfg.name).string());
       std::string status = trainer.run();
       log->set_status(status, trainer.detail());
       log->close();

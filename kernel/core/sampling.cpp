@@ -70,10 +70,15 @@ ClassGaussians fit_class_gaussians(const at::Tensor& x, const at::Tensor& y, std
 
 at::Tensor draw(const ClassGaussians& g, const at::Tensor& y) {
   torch::NoGradGuard no_grad;
-  auto mu = g.mean.index_select(0, y);
-  auto L = g.chol.index_select(0, y);
-  auto z = torch::randn({y.size(0), g.mean.size(1), 1}, mu.options());
-  return output_shape(mu + L.bmm(z).squeeze(2), g.shape);
+  // Class by class (never a [n, D, D] gather): x = mu_c + z L_c^T.
+  auto z = torch::randn({y.size(0), g.mean.size(1)}, g.mean.options());
+  auto out = torch::empty_like(z);
+  for (std::int64_t c = 0; c < g.mean.size(0); ++c) {
+    auto idx = y.eq(c).nonzero().squeeze(1);
+    if (idx.numel() == 0) continue;
+    out.index_copy_(0, idx, g.mean[c] + z.index_select(0, idx).mm(g.chol[c].t()));
+  }
+  return output_shape(out, g.shape);
 }
 
 ClassPCA fit_class_pca(const at::Tensor& x, const at::Tensor& y, std::int64_t classes, double variance,
@@ -177,14 +182,16 @@ at::Tensor Initializer::draw(StepContext& ctx, std::int64_t n, const at::Tensor&
     const Batch& b = ctx.batch(kind_ == "batch" ? stream : stream_);
     if (b.x.size(0) < n)
       throw RunError("init = \"" + kind_ + "\": stream '" + (kind_ == "batch" ? stream : stream_) + "' gives batches of " +
-                     std::to_string(b.x.size(0)) + ", fewer than the " + std::to_string(n) + " chains needed");
+                     std::to_string(b.x.size(0)) + ", fewer than the " + std::to_string(n) +
+                     " chains needed (a replay buffer cannot be filled from a stream: use buffer_size = 0 or another init)");
     return b.x.slice(0, 0, n).clone();
   }
   if (kind_ == "uniform") return torch::rand(shape) * (hi - lo) + lo;
   if (kind_ == "gaussian") return (torch::randn(shape) * std_ + 0.5 * (lo + hi)).clamp(lo, hi);
   const Batch& all = ctx.train_set();
   if (kind_ == "class_gaussian") {
-    if (!gaussians_.fitted()) gaussians_ = fit_class_gaussians(all.x, all.y, info_.num_classes, 1e-4, per_class_);
+    // JEM++'s ridge 1e-4 on [-1,1] pixels is 2.5e-5 on [0,1].
+    if (!gaussians_.fitted()) gaussians_ = fit_class_gaussians(all.x, all.y, info_.num_classes, 2.5e-5, per_class_);
     return sampling::draw(gaussians_, y).clamp(lo, hi);
   }
   if (!pca_.fitted()) pca_ = fit_class_pca(all.x, all.y, info_.num_classes, variance_, per_class_);

@@ -134,7 +134,24 @@ TEST_CASE("image_folder: PNGs per class folder, resized and cropped, decoded on 
     CHECK(b.x[i][cls].mean().item<double>() == doctest::Approx(1.0));  // red for cat, green for dog
     CHECK(b.x[i][1 - cls].mean().item<double>() == doctest::Approx(0.0));
   }
-  CHECK(d.test.rows(0, 2).y[1].item<std::int64_t>() == 1);
+  auto ty = d.test.rows(0, 2).y;
+  CHECK(ty.sum().item<std::int64_t>() == 1);  // one image of each class
+
+  // Resize and center crop: an 8x4 image, left half red, right half green, becomes a
+  // 4x4 crop of columns 2..5: two red columns, then two green ones.
+  test::TempDir dir2;
+  std::vector<unsigned char> px;
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 8; ++x) px.insert(px.end(), {static_cast<unsigned char>(x < 4 ? 255 : 0), static_cast<unsigned char>(x < 4 ? 0 : 255), 0});
+  for (const char* rel : {"train/a/1.png", "train/a/2.png", "train/b/1.png", "test/a/1.png"}) {
+    std::filesystem::create_directories(std::filesystem::path(dir2.file(rel)).parent_path());
+    REQUIRE(stbi_write_png(dir2.file(rel).c_str(), 8, 4, 3, px.data(), 8 * 3) != 0);
+  }
+  auto half = load_dataset(data_params("dataset = \"image_folder\"\npath = \"" + dir2.path.string() + "\"\nimage_size = 4\nvalidation = 1\n"), 0);
+  auto img = half.test.rows(0, 1).x[0];
+  CHECK(img[0].slice(1, 0, 2).mean().item<double>() == doctest::Approx(1.0));
+  CHECK(img[1].slice(1, 2, 4).mean().item<double>() == doctest::Approx(1.0));
+  CHECK(img[0].slice(1, 2, 4).mean().item<double>() == doctest::Approx(0.0));
 
   write_bytes(dir.file("train/dog/broken.png"), "\x89PNG\r\n\x1a\n not really");
   auto msg = test::error_of<DataError>([&] {

@@ -6,6 +6,7 @@
 
 #include "components.hpp"
 #include "context.hpp"
+#include "run.hpp"
 #include "trainer.hpp"
 
 using namespace ebm;
@@ -35,19 +36,7 @@ batch_size = 64
 backbone = { plugin = "mlp", hidden = [64, 64], activation = "silu" }
 )";
 
-struct Run {
-  VariantConfig cfg;
-  Dataset data;
-  Components comps;
-  Progress progress{false, 0.0, true};
-  explicit Run(const std::string& text) {
-    Descriptor d{"learn.toml", text, parse_toml_text(text, "learn.toml")};
-    cfg = resolve(expand(d).at(0), test::registry());
-    data = load_dataset(cfg.data, 4);
-    torch::manual_seed(4);
-    comps = build_components(cfg, test::registry(), data.info);
-  }
-};
+using test::Run;
 
 }  // namespace
 

@@ -89,6 +89,28 @@ TEST_CASE("spectral normalization bounds the largest singular value of every wei
   CHECK(layers == 3);  // conv0, fc, head
 }
 
+TEST_CASE("spectral normalization survives two training forwards before one backward") {
+  DataInfo info = test::image_info();
+  torch::manual_seed(0);
+  auto model = test::make_model("plugin = \"convnet\"\nchannels = [4]\nhidden = 8", "plugin = \"spectral\"", info);
+  model->train();
+  auto a = model->forward(torch::rand({2, 1, 12, 12})), b = model->forward(torch::rand({2, 1, 12, 12}));
+  (a.sum() + b.sum()).backward();  // a loss with data and samples, as jem_ml or bce_ebm computes
+  CHECK(model->parameters().front().grad().abs().sum().item<double>() > 0);
+}
+
+TEST_CASE("wrn: WRN-10-1 has the parameter count of its definition") {
+  DataInfo info = test::image_info();
+  auto model = test::make_model("plugin = \"wrn\"\ndepth = 10\nwidth = 1", "plugin = \"none\"", info);
+  std::int64_t n = 0;
+  for (auto& p : model->parameters()) n += p.numel();
+  // stem 1->16 3x3; group 1: 16->16 (2 convs); group 2: 16->32 (2 convs + 1x1 shortcut);
+  // group 3: 32->64 (2 convs + shortcut); head 64->10 with bias.
+  const std::int64_t expected = 16 * 9 + 2 * 16 * 16 * 9 + (16 * 32 * 9 + 32 * 32 * 9 + 16 * 32) +
+                                (32 * 64 * 9 + 64 * 64 * 9 + 32 * 64) + 64 * 10 + 10;
+  CHECK(n == expected);
+}
+
 TEST_CASE("group, layer and instance norms standardize their groups") {
   DataInfo info = test::image_info();
   auto x = torch::randn({3, 8, 5, 5}) * 3 + 2;

@@ -118,35 +118,85 @@ TEST_CASE("pgd l2: stays in the L2 ball; one unbounded step moves each sample by
   CHECK(step.gt(0).to(torch::kFloat32).mean().item<double>() > 0.5);
 }
 
-TEST_CASE("pgd curriculum: advances on its epoch rule and on the running AUC") {
+TEST_CASE("pgd curriculum: advances on its epoch rule and on the pooled AUC, only in steps that used it") {
   DataInfo info = test::toy_info();
+  auto model = test::make_model("plugin = \"mlp\"\nhidden = [8]", "plugin = \"none\"", info);
+  Context ctx(model, info);
+  ctx.batch_ = {torch::rand({8, 2}), torch::zeros({8}, torch::kInt64)};
+  auto steps_now = [](Sampler& s) { return s.state().at("steps_now").item<std::int64_t>(); };
   auto by_epochs = test::make_plugin<Sampler>(
       Kind::sampler, "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"epochs\"\nstart_steps = 1\nstep_increment = 2\nepochs_per_increment = 2", info);
-  auto steps_now = [](Sampler& s) { return s.state().at("steps_now").item<std::int64_t>(); };
+  auto used_step = [&](Sampler& s, std::int64_t step, std::int64_t epoch, const char* stage = "a") {
+    s.sample(ctx);
+    s.on_step_end(StepStats{step, epoch, stage, 0.0, {}});
+  };
   CHECK(steps_now(*by_epochs) == 1);
-  by_epochs->on_step_end(StepStats{1, 0, "a", 0.0, {}});
-  by_epochs->on_step_end(StepStats{2, 1, "a", 0.0, {}});
+  used_step(*by_epochs, 1, 0);
+  used_step(*by_epochs, 2, 1);
   CHECK(steps_now(*by_epochs) == 1);
-  by_epochs->on_step_end(StepStats{3, 2, "a", 0.0, {}});
+  by_epochs->on_step_end(StepStats{3, 2, "a", 0.0, {}});  // not used this step: no advance
+  CHECK(steps_now(*by_epochs) == 1);
+  used_step(*by_epochs, 4, 2);
   CHECK(steps_now(*by_epochs) == 3);
-  by_epochs->on_step_end(StepStats{4, 4, "a", 0.0, {}});
+  used_step(*by_epochs, 5, 4);
   CHECK(steps_now(*by_epochs) == 5);
-  by_epochs->on_step_end(StepStats{5, 6, "a", 0.0, {}});
+  used_step(*by_epochs, 6, 6);
   CHECK(steps_now(*by_epochs) == 5);  // capped at steps
 
+  // A sampler first used in a later stage counts epochs from its first use there.
+  auto late = test::make_plugin<Sampler>(
+      Kind::sampler, "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"epochs\"\nstart_steps = 1\nepochs_per_increment = 2", info);
+  for (int e = 0; e < 6; ++e) late->on_step_end(StepStats{e + 1, e, "stage1", 0.0, {}});
+  used_step(*late, 7, 0, "stage2");
+  used_step(*late, 8, 1, "stage2");
+  CHECK(steps_now(*late) == 1);
+  used_step(*late, 9, 2, "stage2");
+  CHECK(steps_now(*late) == 2);
+
   auto by_auc = test::make_plugin<Sampler>(
-      Kind::sampler, "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"auc\"\nepochs_per_increment = 100\nauc_window = 3\nauc_threshold = 0.8", info);
+      Kind::sampler, "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"auc\"\nepochs_per_increment = 100\nauc_window = 1000\nauc_threshold = 0.8", info);
   auto st = by_auc->state();
-  st["auc_window"] = torch::tensor(std::vector<double>{0.7, 0.75, 0.8});
+  st["auc_real_scores"] = torch::full({1000}, -10.0);  // real scored below the samples: AUC ~ 0
+  st["auc_sample_scores"] = torch::full({1000}, 10.0);
   by_auc->load_state(st);
-  by_auc->on_step_end(StepStats{1, 0, "a", 0.0, {}});
-  CHECK(steps_now(*by_auc) == 0);  // mean 0.75 <= 0.8
-  st = by_auc->state();
-  st["auc_window"] = torch::tensor(std::vector<double>{0.85, 0.9, 0.95});
+  used_step(*by_auc, 1, 0);
+  CHECK(steps_now(*by_auc) == 0);
+  st["auc_real_scores"] = torch::full({1000}, 10.0);  // well separated: AUC ~ 1
+  st["auc_sample_scores"] = torch::full({1000}, -10.0);
   by_auc->load_state(st);
-  by_auc->on_step_end(StepStats{2, 0, "a", 0.0, {}});
+  used_step(*by_auc, 2, 0);
   CHECK(steps_now(*by_auc) == 1);
-  CHECK(by_auc->state().at("auc_window").numel() == 0);  // the window restarts after an advance
+  CHECK(by_auc->state().at("auc_real_scores").numel() == 0);  // the window restarts after an advance
+  CHECK(ctx.logged.count("auc") == 1);
+}
+
+TEST_CASE("pgd: a targeted attack raises the target class's probability; robustness keeps the best iterate") {
+  Setup s;
+  s.model->eval();
+  const auto& b = s.ctx->batch_;
+  torch::manual_seed(3);
+  auto targeted = test::make_plugin<Sampler>(Kind::sampler, "plugin = \"pgd\"\neps = 0.2\nsteps = 10\ntargeted = true", s.info);
+  at::Tensor adv = targeted->sample(*s.ctx);
+  // The targets are drawn inside sample(): re-draw them with the same seed to check.
+  torch::manual_seed(3);
+  auto target = (b.y + torch::randint(1, 10, {8}, torch::kInt64)) % 10;
+  {
+    torch::NoGradGuard ng;
+    auto p0 = torch::softmax(s.model->forward(b.x), 1).gather(1, target.view({-1, 1})).mean().item<double>();
+    auto p1 = torch::softmax(s.model->forward(adv), 1).gather(1, target.view({-1, 1})).mean().item<double>();
+    CHECK(p1 > p0);
+  }
+
+  // With a huge step the last iterate overshoots; the robustness convention returns the
+  // best loss seen, which is never below the loss at the start.
+  auto best = test::make_plugin<Sampler>(
+      Kind::sampler, "plugin = \"pgd\"\nnorm = \"l2_unbounded\"\nstep_size = 30.0\nsteps = 3\nconvention = \"robustness\"", s.info);
+  auto ce = [&](const at::Tensor& x) {
+    torch::NoGradGuard ng;
+    return torch::nn::functional::cross_entropy(s.model->forward(x), b.y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  };
+  at::Tensor xb = best->sample(*s.ctx);
+  CHECK((ce(xb) >= ce(b.x) - 1e-6).all().item<bool>());
 }
 
 TEST_CASE("sgld: the replay buffer re-initializes the configured fraction and keeps the rest") {
@@ -167,6 +217,49 @@ TEST_CASE("sgld: the replay buffer re-initializes the configured fraction and ke
   CHECK(buf.ne(7.0).any().item<bool>());
   CHECK(test::error_of<RunError>([&] { sgld->load_state({{"buffer", torch::zeros({5, 2})}}); }).find("expected [100, 2]") !=
         std::string::npos);
+}
+
+TEST_CASE("sgld: steps lower the energy; joint sampling draws chains of the batch's classes") {
+  DataInfo info = test::toy_info(4);
+  torch::manual_seed(2);
+  auto model = test::make_model("plugin = \"mlp\"\nhidden = [16]", "plugin = \"none\"", info);
+  model->eval();
+  Context ctx(model, info);
+  ctx.batch_ = {torch::rand({64, 2}), torch::arange(64, torch::kInt64) % 4};
+  auto e = [&](const at::Tensor& x) {
+    torch::NoGradGuard ng;
+    return energy(model->forward(x)).mean().item<double>();
+  };
+  auto sgld = test::make_plugin<Sampler>(Kind::sampler, "plugin = \"sgld\"\nbuffer_size = 0\nsteps = 10\nstep_size = 0.01\nnoise = 0.0", info);
+  torch::manual_seed(4);
+  at::Tensor start = torch::rand({64, 2});  // what the uniform init draws under this seed
+  torch::manual_seed(4);
+  at::Tensor x = sgld->sample(ctx);
+  CHECK(e(x) < e(start));
+
+  auto joint = test::make_plugin<Sampler>(
+      Kind::sampler, "plugin = \"sgld\"\nbuffer_size = 40\nsteps = 0\nreinit_freq = 0.0\nobjective = \"joint_energy\"", info);
+  auto buf = torch::arange(40, torch::kFloat32).view({40, 1}).repeat({1, 2});  // chain i holds the value i
+  joint->load_state({{"buffer", buf}});
+  at::Tensor drawn = joint->sample(ctx);
+  auto chain = drawn.select(1, 0).to(torch::kInt64);
+  CHECK(torch::equal(chain % 4, ctx.batch_.y));  // chain i belongs to class i mod 4
+  CHECK(test::error_of<ConfigError>([&] {
+          test::make_plugin<Sampler>(Kind::sampler, "plugin = \"sgld\"\nproximal = true", info);
+        }).find("set grad_clamp") != std::string::npos);
+}
+
+TEST_CASE("langevin_guided: adaptive stopping ends chains whose energy reaches the class mean") {
+  Setup s;
+  s.model->eval();
+  auto never = test::make_plugin<Sampler>(Kind::sampler, "plugin = \"langevin_guided\"\nsteps = 4\nstop_threshold = 0\nstats_images = 40", s.info);
+  never->sample(*s.ctx);
+  CHECK(s.ctx->logged.at("mean_steps") == 4.0);
+  CHECK(s.ctx->logged.at("stopped_fraction") == 0.0);
+  auto always = test::make_plugin<Sampler>(Kind::sampler, "plugin = \"langevin_guided\"\nsteps = 4\nstop_threshold = 1e9\nstats_images = 40", s.info);
+  always->sample(*s.ctx);
+  CHECK(s.ctx->logged.at("mean_steps") == 0.0);
+  CHECK(s.ctx->logged.at("stopped_fraction") == 1.0);
 }
 
 TEST_CASE("sampling: AUC, L2 projection and fitted class Gaussians") {

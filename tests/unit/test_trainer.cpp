@@ -5,6 +5,7 @@
 
 #include "components.hpp"
 #include "helpers.hpp"
+#include "run.hpp"
 #include "trainer.hpp"
 
 using namespace ebm;
@@ -35,19 +36,7 @@ losses = [ { plugin = "ce" } ]
 plugin = "accuracy"
 )";
 
-struct Run {
-  VariantConfig cfg;
-  Dataset data;
-  Components comps;
-  Progress progress{false, 0.0, true};
-  explicit Run(const std::string& text) {
-    Descriptor d{"toy.toml", text, parse_toml_text(text, "toy.toml")};
-    cfg = resolve(expand(d).at(0), test::registry());
-    data = load_dataset(cfg.data, static_cast<std::uint64_t>(cfg.experiment.integer("seed")));
-    torch::manual_seed(static_cast<std::uint64_t>(cfg.experiment.integer("seed")));
-    comps = build_components(cfg, test::registry(), data.info);
-  }
-};
+using test::Run;
 
 }  // namespace
 

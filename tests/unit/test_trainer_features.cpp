@@ -6,6 +6,7 @@
 #include "augment.hpp"
 #include "components.hpp"
 #include "helpers.hpp"
+#include "run.hpp"
 #include "trainer.hpp"
 
 using namespace ebm;
@@ -35,19 +36,7 @@ batch_size = 16
 noise = 0.5
 )";
 
-struct Run {
-  VariantConfig cfg;
-  Dataset data;
-  Components comps;
-  Progress progress{false, 0.0, true};
-  explicit Run(const std::string& text) {
-    Descriptor d{"f.toml", text, parse_toml_text(text, "f.toml")};
-    cfg = resolve(expand(d).at(0), test::registry());
-    data = load_dataset(cfg.data, 1);
-    torch::manual_seed(1);
-    comps = build_components(cfg, test::registry(), data.info);
-  }
-};
+using test::Run;
 
 bool is_training_row(const at::Tensor& row, const at::Tensor& train) { return train.eq(row).all(1).any().item<bool>(); }
 
@@ -104,22 +93,33 @@ TEST_CASE("augment: crop shifts content inside the padding, flip mirrors, strong
 }
 
 TEST_CASE("ema: the average follows w_ema = d w_ema + (1 - d) w after each step, and evaluation can use it") {
-  Run r(kHead + kToyData + "\n[[stage]]\nsteps = 3\nema = 0.5\neval_weights = \"ema\"\noptimizer = { lr = 0.5 }\nlosses = [ { plugin = \"ce\" } ]\n\n[[metric]]\nplugin = \"accuracy\"\n");
+  Run r(kHead + kToyData + "\n[[stage]]\nsteps = 10\nema = 0.99\neval_weights = \"ema\"\noptimizer = { lr = 0.2 }\nlosses = [ { plugin = \"ce\" } ]\n\n[[metric]]\nplugin = \"accuracy\"\n");
   Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
   t.begin_stage(0);
   auto first = [&] { return r.comps.model->parameters().front().detach().clone(); };
   std::vector<at::Tensor> w;
-  for (int i = 0; i < 3; ++i) {
-    t.step(Batch{r.data.train.x.slice(0, 32 * i, 32 * (i + 1)), r.data.train.y.slice(0, 32 * i, 32 * (i + 1))});
+  at::Tensor expected;
+  for (int i = 0; i < 10; ++i) {
+    t.step(r.data.train.rows(32 * i, 32 * (i + 1)));
     w.push_back(first());
+    expected = i == 0 ? w[0] : 0.99 * expected + 0.01 * w[i];  // the average starts at the first step's weights
   }
-  auto expected = 0.5 * (0.5 * w[0] + 0.5 * w[1]) + 0.5 * w[2];
-  auto raw_acc = r.cfg.stages[0].eval_weights;
-  CHECK(raw_acc == "ema");
-  t.evaluate("val");  // swaps the average in and back out
-  CHECK(torch::equal(first(), w[2]));
+  auto accuracy_now = [&] {
+    torch::NoGradGuard ng;
+    r.comps.model->eval();
+    auto acc = r.comps.model->forward(r.data.val.x).argmax(1).eq(r.data.val.y).to(torch::kFloat64).mean().item<double>();
+    r.comps.model->train();
+    return acc;
+  };
+  const double raw = accuracy_now();
+  auto with_ema = t.evaluate("val");  // swaps the average in and back out
+  CHECK(torch::equal(first(), w.back()));
   REQUIRE(t.load_ema_into_model());
   CHECK(torch::allclose(first(), expected, 1e-6, 1e-7));
+  // evaluate() reported the averaged model: the same numbers as the average loaded for good.
+  const double averaged = accuracy_now();
+  REQUIRE(raw != averaged);  // the two weight sets must be told apart by the metric
+  CHECK(with_ema.at("accuracy/accuracy") == doctest::Approx(averaged));
 }
 
 TEST_CASE("ema: eval_weights = \"ema\" without an average is a schema error") {
@@ -146,4 +146,29 @@ losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "noise" } ]
   CHECK(t.detail().find("jem_ml/e_") != std::string::npos);
   CHECK(t.detail().find("exceeds energy_bound") != std::string::npos);
   CHECK(t.detail().find("at step 1 (stage jem)") != std::string::npos);
+}
+
+TEST_CASE("divergence guard: a loss beyond loss_bound stops before the update reaches the weights") {
+  Run r(kHead + kToyData + "\n[[stage]]\nname = \"s\"\nsteps = 20\nloss_bound = 1e-6\nlosses = [ { plugin = \"ce\" } ]\n");
+  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  auto before = r.comps.model->parameters().front().detach().clone();
+  CHECK(t.run() == "diverged");
+  CHECK(t.detail().find("exceeds loss_bound") != std::string::npos);
+  CHECK(torch::equal(before, r.comps.model->parameters().front()));
+}
+
+TEST_CASE("streams: a loss and the sampler it references must read the same stream") {
+  auto msg = test::error_of<SchemaError>([&] {
+    Run r(kHead + kToyData + R"(
+[samplers.attack]
+plugin = "pgd"
+stream = "ebm"
+
+[[stage]]
+steps = 1
+losses = [ { plugin = "at_ce", attack = "attack" } ]
+)");
+  });
+  CHECK(msg.find("test.toml:") != std::string::npos);
+  CHECK(msg.find("'stage.0.losses.0': reads stream 'train' but its attack 'attack' samples from stream 'ebm'") != std::string::npos);
 }

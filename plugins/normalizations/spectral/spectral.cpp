@@ -38,8 +38,11 @@ class SpectralLayer : public ebm::Layer {
       }
       u_.copy_(u);
     }
-    at::Tensor v = unit(mat.detach().t().mv(u_), eps_);
-    at::Tensor sigma = u_.dot(mat.mv(v));
+    // A copy: the stored vector changes in place at the next training forward, which would
+    // invalidate this graph when one step runs the model twice before backward().
+    at::Tensor u = unit(u_, eps_).clone();
+    at::Tensor v = unit(mat.detach().t().mv(u), eps_);
+    at::Tensor sigma = u.dot(mat.mv(v));
     return w * (bound_ / sigma.clamp_min(eps_));
   }
 

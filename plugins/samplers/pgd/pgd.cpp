@@ -22,7 +22,7 @@ class Pgd : public ebm::Sampler {
         restarts_(p.integer("restarts")),
         targeted_(p.boolean("targeted")),
         clamp_(p.boolean("clamp")),
-        random_start_(p.has("random_start") ? p.boolean("random_start") : convention_ == "torchattacks"),
+        random_start_(p.has("random_start") ? p.boolean("random_start") : default_random_start(p)),
         mode_(p.string("model_mode") == "train" ? ebm::ModelMode::train : ebm::ModelMode::eval),
         stream_(p.string("stream")),
         curriculum_(p.string("curriculum")),
@@ -41,12 +41,20 @@ class Pgd : public ebm::Sampler {
     steps_now_ = curriculum_ == "none" ? max_steps_ : std::min(start_steps_, max_steps_);
   }
 
+  /// torchattacks starts attacks at a random point of the ball; contrastive chains
+  /// (unbounded, or not started at the batch) start where `init` puts them; TRADES' KL
+  /// attack needs its small random start under either convention (the KL gradient is 0 at x).
+  static bool default_random_start(const ebm::Params& p) {
+    if (p.string("objective") == "kl") return true;
+    return p.string("convention") == "torchattacks" && p.string("norm") != "l2_unbounded" && p.string("init") == "batch";
+  }
+
   ebm::ModelMode model_mode() const override { return mode_; }
 
   std::vector<ebm::OutputSpec> outputs() const override {
     std::vector<ebm::OutputSpec> o = {{"steps", {}, "PGD steps used this step (the curriculum's T)"},
                                       {"objective", {}, "mean objective at the returned samples (with one restart and the torchattacks convention: before the last step)"}};
-    if (curriculum_ == "auc") o.push_back({"auc", {}, "AUC separating real data from the samples (auc_score)"});
+    if (curriculum_ == "auc") o.push_back({"auc", {}, "AUC separating real data from the samples over the window (auc_score)"});
     return o;
   }
 
@@ -71,43 +79,50 @@ class Pgd : public ebm::Sampler {
       best = torch::where(expand_as_sample(better, x), x, best);
       best_obj = torch::where(better, obj, best_obj);
     }
+    used_ = true;
     ctx.log("steps", static_cast<double>(steps_now_));
     ctx.log("objective", best_obj.mean().item<double>());
     if (curriculum_ == "auc") track_auc(ctx, b, best);
     return best;
   }
 
+  /// The curriculum only moves in steps that used the sampler (DAT's contrastive sampler
+  /// must not climb during stage 1, which never asks for it).
   void on_step_end(const ebm::StepStats& s) override {
-    if (curriculum_ == "none") return;
-    if (s.stage != stage_) {  // a new stage counts its epochs from 0
+    const bool used = used_;
+    used_ = false;
+    if (curriculum_ == "none" || !used) return;
+    if (s.stage != stage_) {  // a new stage counts its epochs from its first use
       stage_ = s.stage;
       last_advance_epoch_ = s.epoch;
     }
     bool advance = s.epoch - last_advance_epoch_ >= epochs_per_increment_;
-    if (curriculum_ == "auc" && static_cast<std::int64_t>(aucs_.size()) >= auc_window_) {
-      double mean = 0;
-      for (double a : aucs_) mean += a;
-      advance = advance || mean / static_cast<double>(aucs_.size()) > auc_threshold_;
-    }
+    if (curriculum_ == "auc" && real_scores_.defined() && real_scores_.numel() >= auc_window_)
+      advance = advance || sp::auc(real_scores_, fake_scores_) > auc_threshold_;
     if (advance && steps_now_ < max_steps_) {
       steps_now_ = std::min(max_steps_, steps_now_ + increment_);
       last_advance_epoch_ = s.epoch;
-      aucs_.clear();
+      real_scores_ = fake_scores_ = at::Tensor();
     }
   }
 
   ebm::StateDict state() const override {
+    auto empty = torch::zeros({0}, torch::kFloat32);
     return {{"steps_now", torch::tensor(steps_now_)},
             {"last_advance_epoch", torch::tensor(last_advance_epoch_)},
-            {"auc_window", torch::tensor(aucs_, torch::kFloat64)}};
+            {"stage", torch::tensor(std::vector<std::uint8_t>(stage_.begin(), stage_.end()), torch::kUInt8)},
+            {"auc_real_scores", real_scores_.defined() ? real_scores_ : empty},
+            {"auc_sample_scores", fake_scores_.defined() ? fake_scores_ : empty}};
   }
   void load_state(const ebm::StateDict& st) override {
-    for (const char* k : {"steps_now", "last_advance_epoch", "auc_window"})
+    for (const char* k : {"steps_now", "last_advance_epoch", "stage", "auc_real_scores", "auc_sample_scores"})
       if (!st.count(k)) throw ebm::RunError(std::string("pgd: state lacks '") + k + "'");
     steps_now_ = st.at("steps_now").item<std::int64_t>();
     last_advance_epoch_ = st.at("last_advance_epoch").item<std::int64_t>();
-    auto w = st.at("auc_window").to(torch::kFloat64).contiguous();
-    aucs_.assign(w.data_ptr<double>(), w.data_ptr<double>() + w.numel());
+    auto chars = st.at("stage").to(torch::kUInt8).contiguous();
+    stage_.assign(reinterpret_cast<const char*>(chars.data_ptr<std::uint8_t>()), static_cast<std::size_t>(chars.numel()));
+    real_scores_ = st.at("auc_real_scores").numel() ? st.at("auc_real_scores").to(torch::kFloat32) : at::Tensor();
+    fake_scores_ = st.at("auc_sample_scores").numel() ? st.at("auc_sample_scores").to(torch::kFloat32) : at::Tensor();
   }
 
  private:
@@ -198,10 +213,14 @@ class Pgd : public ebm::Sampler {
       auto logits = ctx.logits(x);
       return auc_score_ == "energy" ? -ebm::energy(logits) : -ebm::joint_energy(logits, b.y);
     };
-    double a = sp::auc(score(b.x), score(samples));
-    aucs_.push_back(a);
-    if (static_cast<std::int64_t>(aucs_.size()) > auc_window_) aucs_.erase(aucs_.begin());
-    ctx.log("auc", a);
+    // Pooled over the most recent auc_window images of each side (DAT: >= 1000 images).
+    auto keep = [this](const at::Tensor& pool, const at::Tensor& fresh) {
+      at::Tensor all = pool.defined() ? torch::cat({pool, fresh.to(torch::kFloat32)}) : fresh.to(torch::kFloat32);
+      return all.size(0) > auc_window_ ? all.slice(0, all.size(0) - auc_window_).clone() : all;
+    };
+    real_scores_ = keep(real_scores_, score(b.x));
+    fake_scores_ = keep(fake_scores_, score(samples));
+    ctx.log("auc", sp::auc(real_scores_, fake_scores_));
   }
 
   std::string norm_, convention_, objective_;
@@ -219,8 +238,9 @@ class Pgd : public ebm::Sampler {
   std::int64_t classes_;
   // Curriculum state (checkpointed).
   std::int64_t steps_now_ = 0, last_advance_epoch_ = 0;
-  std::vector<double> aucs_;
+  at::Tensor real_scores_, fake_scores_;  ///< the AUC window's pooled scores
   std::string stage_;
+  bool used_ = false;
 };
 
 ebm::Schema schema() {
@@ -234,7 +254,8 @@ ebm::Schema schema() {
       p::real("step_size", "step length alpha in pixel units (L2: length of the normalized step)").set_default(0.02).range(0, 100),
       p::integer("steps", "gradient steps (the curriculum's maximum T when a curriculum is on)").set_default(10).range(0, 100000),
       p::integer("restarts", "independent chains; per sample the one with the highest objective is kept").set_default(1).range(1, 1000),
-      p::boolean("random_start", "start at a random point of the ball (default: true for torchattacks, false for robustness)"),
+      p::boolean("random_start", "start at a random point of the ball (default: true for torchattacks attacks from the batch "
+                                 "in a bounded ball and for objective kl; false otherwise, and for robustness)"),
       p::enumeration("convention", {"torchattacks", "robustness"},
                      "torchattacks: uniform random start in the ball, last iterate; robustness (DAT/AT-EBM code): no "
                      "random start by default, random start on the sphere, best iterate per sample kept")
@@ -257,8 +278,8 @@ ebm::Schema schema() {
       p::integer("start_steps", "curriculum: initial T").set_default(0).at_least(0),
       p::integer("step_increment", "curriculum: T grows by this much per advance").set_default(1).at_least(1),
       p::integer("epochs_per_increment", "curriculum: epochs between scheduled advances").set_default(1).at_least(1),
-      p::real("auc_threshold", "curriculum auc: advance when the window's mean AUC exceeds this").set_default(0.8).range(0, 1),
-      p::integer("auc_window", "curriculum auc: batches in the running window").set_default(100).at_least(1),
+      p::real("auc_threshold", "curriculum auc: advance when the window's AUC exceeds this").set_default(0.8).range(0, 1),
+      p::integer("auc_window", "curriculum auc: images per side pooled for the AUC (DAT: >= 1000)").set_default(1000).at_least(1),
       p::enumeration("auc_score", {"energy", "joint_energy"},
                      "curriculum auc: score separating real from samples: -E(x) (logsumexp) or f(x)[y] (DAT's code)")
           .set_default("joint_energy"),

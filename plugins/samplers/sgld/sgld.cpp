@@ -29,6 +29,12 @@ class Sgld : public ebm::Sampler {
     if (init_.kind() == "batch")
       throw ebm::ConfigError(p.owner() + ": init = \"batch\" would start the chains at the data; use uniform, "
                              "gaussian, class_gaussian, class_pca or stream");
+    if (proximal_ && grad_clamp_ <= 0)
+      throw ebm::ConfigError(p.owner() + ": proximal = true is JEM++'s clamped step; set grad_clamp (JEM++ on [0,1]: "
+                             "step_size = 0.05, grad_clamp = 2.0)");
+    if (joint_ && buffer_size_ > 0 && buffer_size_ < data_.num_classes)
+      throw ebm::ConfigError(p.owner() + ": objective = \"joint_energy\" splits the buffer by class; buffer_size must be "
+                             "at least the " + std::to_string(data_.num_classes) + " classes");
   }
 
   ebm::ModelMode model_mode() const override { return mode_; }
@@ -47,13 +53,17 @@ class Sgld : public ebm::Sampler {
     if (buffer_size_ == 0) {
       x = init_.draw(ctx, n, b.y, stream_);  // short-run chains
     } else {
-      if (!buffer_.defined()) buffer_ = init_.draw(ctx, buffer_size_, random_labels(buffer_size_), stream_);
-      idx = torch::randint(0, buffer_size_, {n}, torch::kInt64);
+      // Chain i of the buffer belongs to class i mod K: class-conditional sampling (joint
+      // objective) draws chains of the batch's classes, as JEM's per-class buffers do.
+      const std::int64_t K = data_.num_classes;
+      if (!buffer_.defined()) buffer_ = init_.draw(ctx, buffer_size_, torch::arange(buffer_size_, torch::kInt64) % K, stream_);
+      idx = joint_ ? b.y + K * torch::randint(0, buffer_size_ / K, {n}, torch::kInt64)
+                   : torch::randint(0, buffer_size_, {n}, torch::kInt64);
       x = buffer_.index_select(0, idx);
-      auto fresh = torch::rand({n}).lt(reinit_freq_);
-      auto starts = init_.draw(ctx, n, b.y, stream_);
-      x = torch::where(fresh.view(sample_view(x)), starts, x);
-      reinit = fresh.to(torch::kFloat64).mean().item<double>();
+      auto fresh = torch::rand({n}).lt(reinit_freq_).nonzero().squeeze(1);
+      if (fresh.numel() > 0)  // only the restarted chains are drawn from the init distribution
+        x.index_copy_(0, fresh, init_.draw(ctx, fresh.numel(), (idx % K).index_select(0, fresh), stream_));
+      reinit = static_cast<double>(fresh.numel()) / static_cast<double>(n);
     }
     double e_last = 0.0, g_last = 0.0;
     for (std::int64_t t = 0; t < steps_; ++t) {
@@ -93,12 +103,6 @@ class Sgld : public ebm::Sampler {
   }
 
  private:
-  at::Tensor random_labels(std::int64_t n) const { return torch::randint(0, data_.num_classes, {n}, torch::kInt64); }
-  static std::vector<std::int64_t> sample_view(const at::Tensor& x) {
-    std::vector<std::int64_t> v(static_cast<std::size_t>(x.dim()), 1);
-    v[0] = x.size(0);
-    return v;
-  }
   std::vector<std::int64_t> buffer_shape() const {
     std::vector<std::int64_t> s{buffer_size_};
     s.insert(s.end(), data_.shape.begin(), data_.shape.end());
@@ -138,7 +142,7 @@ ebm::Schema schema() {
           .set_default(false),
       p::boolean("clamp", "clamp to the data range each step (JEM: off)").set_default(false),
       p::enumeration("objective", {"energy", "joint_energy"},
-                     "descend E(x) (JEM) or E(x,y) with y from the stream's batch")
+                     "descend E(x) (JEM) or E(x,y) with y from the stream's batch (chains of the buffer are per class)")
           .set_default("energy"),
       p::enumeration("model_mode", {"train", "eval"}, "model mode while sampling (JEM: eval)").set_default("eval"),
       p::string("stream", "data stream giving the batch size (and labels)").set_default("train"),

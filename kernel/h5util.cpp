@@ -1,0 +1,72 @@
+// Small helpers over the HDF5 C API shared by the variant logs and checkpoints.
+#include "h5util.hpp"
+
+#include <ctime>
+
+#include "ebmlab/error.hpp"
+
+namespace ebm::kernel::h5 {
+
+[[noreturn]] void h5_fail(const std::string& file, const std::string& what) {
+  throw RunError(file + ": HDF5 error while " + what);
+}
+
+hid_t check(hid_t id, const std::string& file, const std::string& what) {
+  if (id < 0) h5_fail(file, what);
+  return id;
+}
+
+hid_t string_type(std::size_t length) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, std::max<std::size_t>(length, 1));
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+void write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
+  hid_t type = string_type(value.size());
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT);
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  H5Awrite(a, type, padded.data());
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+void write_int_attr(hid_t obj, const std::string& name, std::int64_t value) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT64, &value);
+  H5Aclose(a);
+  H5Sclose(space);
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+hid_t open_for_read(const std::string& file) {
+  H5E_BEGIN_TRY {
+    hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    if (f < 0) f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) return f;
+  } H5E_END_TRY;
+  throw ConfigError(file + ": cannot open as an HDF5 file");
+}
+
+std::string read_fixed_string(hid_t obj, bool attribute) {
+  hid_t type = attribute ? H5Aget_type(obj) : H5Dget_type(obj);
+  std::string buf(H5Tget_size(type), '\0');
+  hid_t mem = string_type(buf.size());
+  if (attribute) H5Aread(obj, mem, buf.data());
+  else H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+  H5Tclose(mem);
+  H5Tclose(type);
+  return buf.substr(0, buf.find('\0'));
+}
+
+}  // namespace ebm::kernel::h5
