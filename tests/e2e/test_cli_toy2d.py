@@ -77,6 +77,52 @@ hidden = [64, 64]
 
 
 @case
+def checkpoints_are_written_recorded_and_reloadable(d):
+    text = TOY.replace("epochs = 3", "steps = 60") + """
+[checkpoint]
+every = 20
+keep = 1
+best = "accuracy/accuracy"
+"""
+    text = text.replace('name = "fit"', 'name = "fit"\neval_every = 20')
+    desc = write(os.path.join(d, "c.toml"), text)
+    r = run(A.ebmlab, "run", desc, "--quiet", cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    folder = os.path.join(d, "runs", "toy", "main")
+    files = sorted(os.listdir(folder))
+    expect("ckpt-60.h5" in files and "ckpt-best.h5" in files, files)
+    expect("ckpt-20.h5" not in files, f"keep = 1 keeps only the newest periodic file: {files}")
+    expect(not any(".tmp-" in f for f in files), files)
+    with h5py.File(os.path.join(d, "runs", "toy.h5"), "r") as f:
+        rows = f["variants/main/checkpoints"][()]
+        expect(20 in rows["step"] and 60 in rows["step"], rows)
+        latest = {row["file"].decode(): row["sha256"].decode() for row in rows}  # ckpt-best.h5 is rewritten
+        expect("main/ckpt-60.h5" in latest and "main/ckpt-best.h5" in latest, latest)
+        for name in ("main/ckpt-60.h5", "main/ckpt-best.h5"):
+            path = os.path.join(d, "runs", "toy", name)
+            expect(hashlib.sha256(open(path, "rb").read()).hexdigest() == latest[name], name)
+    with h5py.File(os.path.join(folder, "ckpt-60.h5"), "r") as c:
+        expect(c.attrs["kind"] == b"ebmlab checkpoint" or c.attrs["kind"] == "ebmlab checkpoint", dict(c.attrs))
+        expect(c.attrs["step"] == 60, dict(c.attrs))
+        w = c["model/backbone.head.fc.weight"][()]
+        expect(w.shape == (2, 32), w.shape)
+        expect("0" in c["optimizer"] and "exp_avg" in c["optimizer/0"], list(c["optimizer"]))
+    # A second experiment starts its stage from that checkpoint: before any step its
+    # accuracy is the trained one.
+    init = TOY.replace("epochs = 3", "steps = 1").replace('name = "fit"', 'name = "fit"\ninit = "runs/toy/main/ckpt-60.h5"')
+    init = init.replace('optimizer = { name = "adam", lr = 0.01 }', 'optimizer = { name = "adam", lr = 0.0 }')
+    init = init.replace('name = "toy"', 'name = "again"')
+    r = run(A.ebmlab, "run", write(os.path.join(d, "again.toml"), init), "--quiet", cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    with h5py.File(os.path.join(d, "runs", "again.h5"), "r") as f:
+        acc = f["variants/main/eval/test/accuracy/accuracy"][()]["value"][0]
+        expect(acc > 0.9, f"accuracy {acc} after loading trained weights")
+    bad = init.replace("ckpt-60.h5", "nope.h5").replace('name = "again"', 'name = "bad"')
+    r = run(A.ebmlab, "run", write(os.path.join(d, "bad.toml"), bad), "--quiet", cwd=d)
+    expect(r.returncode != 0 and "nope.h5: no such checkpoint file" in r.stderr, r.stderr)
+
+
+@case
 def sigint_stops_cleanly(d):
     desc = write(os.path.join(d, "long.toml"), TOY.replace("epochs = 3", "epochs = 100000"))
     env = dict(os.environ)
