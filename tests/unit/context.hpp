@@ -44,6 +44,17 @@ std::shared_ptr<T> make_plugin(Kind kind, const std::string& body, const DataInf
   return registry().create<T>(kind, plugin, Params(checked, "t (" + plugin + ")"), bc);
 }
 
+/// Fails the test when a registered plugin of `kind` has no entry among `bodies`
+/// (TOML bodies starting with plugin = "..."), so conformance suites cover every plugin.
+inline void check_covers_every_plugin(Kind kind, const std::vector<std::string>& bodies) {
+  for (auto& name : registry().names(kind)) {
+    if (name.rfind("fixture", 0) == 0) continue;  // the test fixtures' own plugins
+    bool found = false;
+    for (auto& b : bodies) found = found || b.find("plugin = \"" + name + "\"") != std::string::npos;
+    CHECK_MESSAGE(found, kind_name(kind) << " plugin '" << name << "' is not in the conformance suite");
+  }
+}
+
 /// Toy 2-D data info ([0,1]^2, two classes).
 inline DataInfo toy_info(std::int64_t classes = 2) {
   DataInfo d;

@@ -50,6 +50,7 @@ TEST_CASE("loss conformance: finite scalar, gradients reach the parameters, decl
       "plugin = \"r1\"",
       "plugin = \"der\"\nattack = \"s\"\np = 1",
   };
+  test::check_covers_every_plugin(Kind::loss, bodies);
   for (auto& body : bodies) {
     CAPTURE(body);
     Linear m;

@@ -25,6 +25,8 @@ std::vector<at::Tensor> stats(torch::nn::Module& m) {
 }  // namespace
 
 TEST_CASE("backbone x normalization: logits [B,K], finite, gradients to parameters and input") {
+  test::check_covers_every_plugin(Kind::backbone, kBackbones);
+  test::check_covers_every_plugin(Kind::normalization, kNorms);
   DataInfo info = test::image_info();
   for (auto& bb : kBackbones)
     for (auto& norm : kNorms) {

@@ -45,6 +45,7 @@ bool all_modes(torch::nn::Module& m, const std::vector<bool>& expected) {
 }  // namespace
 
 TEST_CASE("sampler conformance: shape, range, determinism, no parameter gradients, modes, state") {
+  test::check_covers_every_plugin(Kind::sampler, kSamplers);
   for (const auto& body : kSamplers) {
     CAPTURE(body);
     Setup s;
