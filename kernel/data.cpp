@@ -200,6 +200,23 @@ Dataset load_dataset(const Params& data, std::uint64_t seed) {
   at::Tensor tx = d.train.whole(2000).x;
   auto per_channel = d.info.shape.size() == 3 ? tx.transpose(0, 1).reshape({d.info.shape[0], -1}) : tx.transpose(0, 1);
   auto mean = per_channel.mean(1), sd = per_channel.std(1).clamp_min(1e-6);
+  const Params streams = data.has("streams") ? data.table("streams") : Params();  // kept alive for the loop
+  for (auto& [name, stream] : streams.values()) {
+    const Value* src = stream.find("source");
+    if (!src || src->type() != Value::Type::table || src->as_table().empty()) continue;  // the training split
+    Dataset aux = load_dataset(Params(src->as_table(), "[data.streams." + name + ".source]"), seed);
+    if (aux.info.shape != d.info.shape) {
+      auto str = [](const std::vector<std::int64_t>& v) {
+        std::string o = "[";
+        for (std::size_t i = 0; i < v.size(); ++i) o += (i ? ", " : "") + std::to_string(v[i]);
+        return o + "]";
+      };
+      throw DataError("[data.streams." + name + ".source]: its samples have shape " + str(aux.info.shape) +
+                      " but the training data's are " + str(d.info.shape) +
+                      " (image_folder: set channels and image_size to match)");
+    }
+    d.sources[name] = aux.train;
+  }
   const bool symmetric = data.string("input_norm") == "symmetric";
   for (std::int64_t c = 0; c < mean.size(0); ++c) {
     d.info.mean.push_back(symmetric ? 0.5 : mean[c].item<double>());

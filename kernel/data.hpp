@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -32,6 +33,7 @@ struct Dataset {
   Split train;
   Split val;   ///< held out from the training files (never trained on)
   Split test;
+  std::map<std::string, Split> sources;  ///< streams drawing from another data set: its training split
 };
 
 /// Reads a gzip-compressed IDX file (uint8 data) and checks its header against the

@@ -71,7 +71,7 @@ const Schema& data_schema() {
       p::table("streams", {}, "extra data streams by name: [data.streams.NAME] (see stream keys)"),
   };
   for (auto& k : stream_schema())
-    if (k.name != "batch_size") s.push_back(k);  // the "train" stream's own keys live in [data]
+    if (k.name != "batch_size" && k.name != "source") s.push_back(k);  // the "train" stream's own keys live in [data]
   return s;
   }();
   return s;
@@ -88,6 +88,8 @@ const Schema& stream_schema() {
       p::real("noise", "Gaussian input noise sigma added to each batch (JEM's sigma_data; 0.015 on [0,1] = 0.03 on [-1,1])")
           .set_default(0.0)
           .range(0, 10),
+      p::table("source", {}, "streams only: draw from another data set (keys as [data]; same sample shape) instead "
+                             "of the training split, e.g. auxiliary seeds for contrastive samples"),
   };
   return s;
 }
@@ -258,7 +260,14 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
     if (const Value* sv = dv.find("streams"); sv && sv->type() == Value::Type::table) {
       for (auto& [name, st] : sv->as_table()) {
         std::string path = "data.streams." + name;
-        Table stt = validate_table(st, stream_schema(), path, r.diag, r.refs);
+        Table stt = validate_table(st, stream_schema(), path, r.diag, r.refs, {"source"});
+        if (const Value* src = st.find("source")) {
+          // Another data set as the stream's source (auxiliary seeds): a [data]-like table.
+          Table source = validate_table(*src, data_schema(), path + ".source", r.diag, r.refs, {"streams"});
+          if (src->find("streams")) r.diag.add(src->loc(), "'" + path + ".source': a source cannot declare streams");
+          source.erase("streams");
+          stt["source"] = Value(source);
+        }
         if (name == "train" || name == "eval")
           r.diag.add(st.loc(), "'" + path + "': '" + name + "' is reserved; the [data] table configures the train stream");
         if (ok && r.diag.empty()) {

@@ -141,21 +141,25 @@ Batch Trainer::draw(const std::string& name) {
     for (auto& s : streams_) names += (names.empty() ? "" : ", ") + s.spec.name;
     throw RunError("no data stream named '" + name + "' (declared: " + names + "; add [data.streams." + name + "])");
   }
-  const std::int64_t n = data_.train.size(), bs = std::min(it->spec.batch_size, n), per_epoch = n / bs;
+  auto source = data_.sources.find(name);
+  const Split& from = source == data_.sources.end() ? data_.train : source->second;
+  const std::int64_t n = from.size(), bs = std::min(it->spec.batch_size, n), per_epoch = n / bs;
   const std::int64_t epoch = it->batches / per_epoch, b = it->batches % per_epoch;
   if (it->perm_epoch != epoch) {
     it->perm = epoch_order(it->index, epoch);
     it->perm_epoch = epoch;
   }
   ++it->batches;
-  return prepare(*it, data_.train.take(it->perm.slice(0, b * bs, (b + 1) * bs)));
+  return prepare(*it, from.take(it->perm.slice(0, b * bs, (b + 1) * bs)));
 }
 
 at::Tensor Trainer::epoch_order(std::int64_t stream, std::int64_t epoch) const {
   const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 7919 + static_cast<std::uint64_t>(stream) * 104729 +
                                                       static_cast<std::uint64_t>(epoch) * 1299709 + 1);
-  return torch::randperm(data_.train.size(), gen, torch::kInt64);
+  const auto& name = stream >= 0 ? streams_[static_cast<std::size_t>(stream)].spec.name : std::string("train");
+  auto source = data_.sources.find(name);
+  return torch::randperm(source == data_.sources.end() ? data_.train.size() : source->second.size(), gen, torch::kInt64);
 }
 
 namespace {

@@ -58,6 +58,31 @@ TEST_CASE("streams: own batch size and order, rows from the training split, nois
   CHECK(std::isfinite(t.step(Batch{r.data.train.x.slice(0, 0, 32), r.data.train.y.slice(0, 0, 32)})));
 }
 
+TEST_CASE("streams: a stream can draw from another data set (auxiliary seeds)") {
+  Run r(kHead + kToyData + R"(
+[data.streams.aux]
+batch_size = 8
+source = { dataset = "toy2d", toy = "rings", toy_samples = 100, validation = 0 }
+
+[[stage]]
+steps = 1
+losses = [ { plugin = "ce" } ]
+)");
+  REQUIRE(r.data.sources.count("aux") == 1);
+  CHECK(r.data.sources.at("aux").size() == 100);
+  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Batch b = t.draw("aux");
+  CHECK(b.x.size(0) == 8);
+  for (int i = 0; i < 8; ++i) {
+    CHECK(is_training_row(b.x[i], r.data.sources.at("aux").x));
+    CHECK(!is_training_row(b.x[i], r.data.train.x));
+  }
+  auto msg = test::error_of<SchemaError>([&] {
+    Run bad(kHead + kToyData + "\n[data.streams.aux]\nsource = { toy = \"rings\" }\n\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\" } ]\n");
+  });
+  CHECK(msg.find("missing required key 'data.streams.aux.source.dataset'") != std::string::npos);
+}
+
 TEST_CASE("streams: a reserved or misspelled stream key is a schema error with its location") {
   auto msg = test::error_of<SchemaError>([&] {
     Run r(kHead + kToyData + "\n[data.streams.train]\nbatch_size = 3\n\n[data.streams.x]\naugmnt = \"none\"\n\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\" } ]\n");
