@@ -122,8 +122,9 @@ def fgsm_der_variants_run(d):
         expect(set(f["variants"]) == {"fgsm", "fgsm_der"}, list(f["variants"]))
         plain, der = f["variants/fgsm"], f["variants/fgsm_der"]
         expect(status(plain) == "completed" and status(der) == "completed", (status(plain), status(der)))
-        expect("der" not in plain["curves"], "the plain variant has no DER term")
-        expect(rows(der, "curves/der/delta_e") == 4, "delta E logged per step")
+        expect(rows(plain, "curves/der/delta_e") == 4 and rows(der, "curves/der/delta_e") == 4, "delta E logged per step")
+        expect(all(v == 0.0 for v in plain["curves/der/loss"][:]["value"]), "the plain variant's DER has zero weights")
+        expect(any(v > 0.0 for v in der["curves/der/loss"][:]["value"]), "the DER variant regularizes")
 
 
 finish()
