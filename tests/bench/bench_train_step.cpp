@@ -15,10 +15,13 @@
 
 #include "components.hpp"
 #include "registry.hpp"
+#include "timing.hpp"
 #include "trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
+using ebm::bench::median;
+using ebm::bench::seconds;
 
 namespace {
 
@@ -108,17 +111,6 @@ BENCHMARK(BM_step_libtorch)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_step_ebmlab)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_hdf5_append_scalar)->Unit(benchmark::kNanosecond);
 
-template <class F>
-double seconds(F&& f, int n) {
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < n; ++i) f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / n;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 

@@ -1,0 +1,133 @@
+// The trainer's checkpoints: capture and restore its whole state, and the file cadence.
+#include <filesystem>
+#include <torch/torch.h>
+
+#include "trainer.hpp"
+
+namespace ebm::kernel {
+
+CheckpointData Trainer::snapshot() const {
+  CheckpointData d;
+  d.variant = cfg_.name;
+  d.step = global_step_;
+  d.stage = static_cast<std::int64_t>(stage_);
+  d.step_in_stage = step_in_stage_;
+  for (auto& p : comps_.model->named_parameters()) d.model.emplace_back(p.key(), p.value().detach().clone());
+  for (auto& b : comps_.model->named_buffers()) d.model.emplace_back(b.key(), b.value().detach().clone());
+  if (optimizer_) {
+    d.optimizer_name = cfg_.stages[stage_].optimizer.string("name");
+    auto& state = optimizer_->state();
+    auto params = comps_.model->parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      auto it = state.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+      if (it == state.end()) continue;
+      const std::string k = std::to_string(i) + "/";
+      if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+        if (sgd->momentum_buffer().defined()) d.optimizer[k + "momentum_buffer"] = sgd->momentum_buffer().clone();
+      } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+        d.optimizer[k + "step"] = torch::tensor(adam->step());
+        d.optimizer[k + "exp_avg"] = adam->exp_avg().clone();
+        d.optimizer[k + "exp_avg_sq"] = adam->exp_avg_sq().clone();
+        if (adam->max_exp_avg_sq().defined()) d.optimizer[k + "max_exp_avg_sq"] = adam->max_exp_avg_sq().clone();
+      }
+    }
+  }
+  for (auto& t : ema_) d.ema.push_back(t.clone());
+  for (auto& [name, s] : comps_.samplers) d.components[name] = s->state();
+  for (auto& stage : comps_.stage_losses)
+    for (auto& l : stage) d.components[l.name] = l.object->state();
+  d.rng["torch"] = at::detail::getDefaultCPUGenerator().get_state();
+  for (auto& st : streams_) {
+    d.rng["stream_" + st.spec.name] = st.gen.get_state();
+    d.counters["stream_" + st.spec.name + "_batches"] = st.batches;
+  }
+  return d;
+}
+
+void Trainer::restore(const CheckpointData& d, const std::string& source) {
+  if (d.stage < 0 || d.stage >= static_cast<std::int64_t>(cfg_.stages.size()))
+    throw DataError(source + ": checkpoint is at stage " + std::to_string(d.stage) + " but the descriptor has " +
+                    std::to_string(cfg_.stages.size()) + " stage(s)");
+  begin_stage(static_cast<std::size_t>(d.stage));
+  load_model_weights(*comps_.model, d, source);
+  auto params = comps_.model->parameters();
+  auto& state = optimizer_->state();
+  const bool adam = cfg_.stages[stage_].optimizer.string("name") == "adam";
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const std::string k = std::to_string(i) + "/";
+    auto get = [&](const std::string& key) -> at::Tensor {
+      auto it = d.optimizer.find(k + key);
+      if (it == d.optimizer.end()) return {};
+      if (it->second.sizes() != params[i].sizes() && key != "step")
+        throw DataError(source + ": optimizer/" + k + key + " has shape " + c10::str(it->second.sizes()) + ", parameter " +
+                        std::to_string(i) + " has " + c10::str(params[i].sizes()));
+      return it->second.clone();
+    };
+    const std::string key = c10::guts::to_string(params[i].unsafeGetTensorImpl());
+    if (adam) {
+      auto step = get("step");
+      if (!step.defined()) continue;
+      auto s = std::make_unique<torch::optim::AdamParamState>();
+      s->step(step.item<std::int64_t>());
+      s->exp_avg(get("exp_avg"));
+      s->exp_avg_sq(get("exp_avg_sq"));
+      if (auto m = get("max_exp_avg_sq"); m.defined()) s->max_exp_avg_sq(m);
+      state[key] = std::move(s);
+    } else if (auto buf = get("momentum_buffer"); buf.defined()) {
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      s->momentum_buffer(buf);
+      state[key] = std::move(s);
+    }
+  }
+  ema_.clear();
+  for (auto& t : d.ema) ema_.push_back(t.clone());
+  auto load = [&](const std::string& name, Component& c) {
+    if (auto it = d.components.find(name); it != d.components.end()) c.load_state(it->second);
+  };
+  for (auto& [name, s] : comps_.samplers) load(name, *s);
+  for (auto& stage : comps_.stage_losses)
+    for (auto& l : stage) load(l.name, *l.object);
+  auto rng = [&](const std::string& key, at::Generator& g) {
+    if (auto it = d.rng.find(key); it != d.rng.end()) g.set_state(it->second);
+  };
+  auto def = at::detail::getDefaultCPUGenerator();
+  rng("torch", def);
+  for (auto& st : streams_) {
+    rng("stream_" + st.spec.name, st.gen);
+    if (auto it = d.counters.find("stream_" + st.spec.name + "_batches"); it != d.counters.end()) st.batches = it->second;
+  }
+  step_in_stage_ = d.step_in_stage;
+  global_step_ = d.step;
+}
+
+void Trainer::save_checkpoint(const std::string& file) {
+  if (checkpoint_dir_.empty() || !cfg_.checkpoint.boolean("enabled")) return;
+  namespace fs = std::filesystem;
+  const std::string path = (fs::path(checkpoint_dir_) / file).string();
+  const std::string sha = write_checkpoint(path, snapshot());
+  if (log_) log_->append_checkpoint(global_step_, (fs::path(checkpoint_dir_).filename() / file).string(), sha);
+  if (file == "ckpt-best.h5") return;
+  if (std::find(periodic_.begin(), periodic_.end(), path) == periodic_.end()) periodic_.push_back(path);
+  while (static_cast<std::int64_t>(periodic_.size()) > cfg_.checkpoint.integer("keep")) {
+    fs::remove(periodic_.front());
+    periodic_.erase(periodic_.begin());
+  }
+}
+
+void Trainer::after_validation(const std::map<std::string, double>& results) {
+  const std::string& key = cfg_.checkpoint.string("best");
+  if (key.empty()) return;
+  auto it = results.find(key);
+  if (it == results.end()) {
+    std::string names;
+    for (auto& [k, v] : results) names += (names.empty() ? "" : ", ") + k;
+    throw RunError("[checkpoint] best = \"" + key + "\" is not a validation result; available: " + names);
+  }
+  const bool better = !have_best_ || (cfg_.checkpoint.string("best_mode") == "max" ? it->second > best_ : it->second < best_);
+  if (!better) return;
+  best_ = it->second;
+  have_best_ = true;
+  save_checkpoint("ckpt-best.h5");
+}
+
+}  // namespace ebm::kernel
