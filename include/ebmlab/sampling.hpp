@@ -16,6 +16,9 @@ namespace ebm::sampling {
 /// d(sum of objective)/dx without touching any parameter's .grad. x must require grad.
 EBMLAB_API at::Tensor input_grad(const at::Tensor& objective, const at::Tensor& x);
 
+/// A per-sample value v [B] shaped to broadcast against `like` [B, ...]: [B, 1, ..., 1].
+EBMLAB_API at::Tensor per_sample(const at::Tensor& v, const at::Tensor& like);
+
 /// Per-sample L2 norm over every axis but the first: [B, ...] -> [B, 1, ..., 1].
 EBMLAB_API at::Tensor l2_norm(const at::Tensor& v);
 /// g / (‖g‖ + 1e-10) per sample.

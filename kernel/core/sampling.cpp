@@ -10,11 +10,13 @@ at::Tensor input_grad(const at::Tensor& objective, const at::Tensor& x) {
                                /*create_graph=*/false)[0];
 }
 
-at::Tensor l2_norm(const at::Tensor& v) {
-  std::vector<std::int64_t> view(static_cast<std::size_t>(v.dim()), 1);
-  view[0] = v.size(0);
-  return v.reshape({v.size(0), -1}).norm(2, 1).view(view);
+at::Tensor per_sample(const at::Tensor& v, const at::Tensor& like) {
+  std::vector<std::int64_t> view(static_cast<std::size_t>(like.dim()), 1);
+  view[0] = like.size(0);
+  return v.view(view);
 }
+
+at::Tensor l2_norm(const at::Tensor& v) { return per_sample(v.reshape({v.size(0), -1}).norm(2, 1), v); }
 
 at::Tensor normalize_l2(const at::Tensor& g) { return g / (l2_norm(g) + 1e-10); }
 

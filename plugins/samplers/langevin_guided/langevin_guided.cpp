@@ -50,7 +50,7 @@ class LangevinGuided : public ebm::Sampler {
       at::Tensor next = x.detach() - step_size_ * velocity;
       if (noise_ > 0) next = next + noise_ * torch::randn_like(next);
       next = next.clamp(data_.lo, data_.hi);
-      auto mask = active.view(view_of(x));
+      auto mask = sp::per_sample(active, x);
       x = torch::where(mask, next, x.detach());
       velocity = torch::where(mask, velocity, torch::zeros_like(velocity));
       taken += active.to(torch::kFloat64);
@@ -63,12 +63,6 @@ class LangevinGuided : public ebm::Sampler {
   }
 
  private:
-  static std::vector<std::int64_t> view_of(const at::Tensor& x) {
-    std::vector<std::int64_t> v(static_cast<std::size_t>(x.dim()), 1);
-    v[0] = x.size(0);
-    return v;
-  }
-
   /// Mean E(x,y) of real training images per class, on `stats_images` random images.
   at::Tensor class_energy(ebm::StepContext& ctx) {
     torch::NoGradGuard no_grad;

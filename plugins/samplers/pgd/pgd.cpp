@@ -76,7 +76,7 @@ class Pgd : public ebm::Sampler {
         continue;
       }
       auto better = obj.gt(best_obj);
-      best = torch::where(expand_as_sample(better, x), x, best);
+      best = torch::where(sp::per_sample(better, x), x, best);
       best_obj = torch::where(better, obj, best_obj);
     }
     used_ = true;
@@ -126,12 +126,6 @@ class Pgd : public ebm::Sampler {
   }
 
  private:
-  static at::Tensor expand_as_sample(const at::Tensor& mask, const at::Tensor& x) {
-    std::vector<std::int64_t> view(static_cast<std::size_t>(x.dim()), 1);
-    view[0] = x.size(0);
-    return mask.view(view);
-  }
-
   /// Per-sample objective to ascend. logits [B,K] -> [B].
   at::Tensor objective(const at::Tensor& logits, const at::Tensor& y, const at::Tensor& target, const at::Tensor& clean_probs) const {
     if (objective_ == "ce") {
@@ -148,15 +142,9 @@ class Pgd : public ebm::Sampler {
     if (objective_ == "kl") return torch::randn_like(x) * 0.001;  // TRADES' start
     if (norm_ == "linf") return (torch::rand_like(x) * 2 - 1) * eps_;
     auto dir = sp::normalize_l2(torch::randn_like(x));
-    if (convention_ == "torchattacks") return dir * torch::rand({x.size(0)}).view(expand_view(x)) * eps_;
+    if (convention_ == "torchattacks") return dir * sp::per_sample(torch::rand({x.size(0)}), x) * eps_;
     return dir * eps_;  // robustness library: on the sphere
   }
-  static std::vector<std::int64_t> expand_view(const at::Tensor& x) {
-    std::vector<std::int64_t> v(static_cast<std::size_t>(x.dim()), 1);
-    v[0] = x.size(0);
-    return v;
-  }
-
   at::Tensor project(const at::Tensor& x, const at::Tensor& center) const {
     at::Tensor out = x;
     if (norm_ == "linf") out = center + (x - center).clamp(-eps_, eps_);
@@ -183,7 +171,7 @@ class Pgd : public ebm::Sampler {
         if (!best_obj.defined()) best = x.detach(), best_obj = o;
         else {
           auto better = o.gt(best_obj);
-          best = torch::where(expand_as_sample(better, x), x.detach(), best);
+          best = torch::where(sp::per_sample(better, x), x.detach(), best);
           best_obj = torch::where(better, o, best_obj);
         }
       }
@@ -201,7 +189,7 @@ class Pgd : public ebm::Sampler {
     }
     if (keep_best && best_obj.defined()) {
       auto better = final_obj.ge(best_obj);
-      x = torch::where(expand_as_sample(better, x), x, best);
+      x = torch::where(sp::per_sample(better, x), x, best);
       final_obj = torch::where(better, final_obj, best_obj);
     }
     return {x, final_obj};
