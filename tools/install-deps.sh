@@ -17,8 +17,8 @@ packages=(
   dataset-fashion-mnist
   # tests and benchmarks
   doctest-dev libbenchmark-dev
-  # analysis tools (h5py is also used by the end-to-end tests)
-  python3 python3-h5py python3-numpy python3-matplotlib python3-pandas
+  # analysis tools (h5py is also used by the end-to-end tests; torch by tools/convert_state_dict.py)
+  python3 python3-h5py python3-numpy python3-matplotlib python3-pandas python3-torch
 )
 
 missing=()
