@@ -150,6 +150,15 @@ std::string write_checkpoint(const std::string& path, const CheckpointData& d) {
     write_int_attr(f, "step", d.step);
     write_int_attr(f, "stage", d.stage);
     write_int_attr(f, "step_in_stage", d.step_in_stage);
+    {
+      // Track creation order so readers (h5py, tools/convert_state_dict.py) see the
+      // tensors in the model's own order, not alphabetically.
+      hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+      H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+      hid_t g = check(H5Gcreate2(f, "model", H5P_DEFAULT, gcpl, H5P_DEFAULT), tmp, "creating /model");
+      H5Gclose(g);
+      H5Pclose(gcpl);
+    }
     for (auto& [name, t] : d.model) write_tensor(f, "model/" + name, t, tmp);
     for (auto& [key, t] : d.optimizer) write_tensor(f, "optimizer/" + key, t, tmp);
     for (std::size_t i = 0; i < d.ema.size(); ++i) write_tensor(f, "ema/" + std::to_string(i), d.ema[i], tmp);

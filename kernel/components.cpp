@@ -3,21 +3,31 @@
 #include <set>
 #include <torch/torch.h>
 
+#include <boost/json/serialize.hpp>
+
+#include "json.hpp"
 #include "registry.hpp"
 
 namespace ebm::kernel {
 
-Components build_components(const VariantConfig& cfg, const Registry& registry, const DataInfo& data) {
-  Components c;
+std::shared_ptr<Model> build_model(const VariantConfig& cfg, const Registry& registry, const DataInfo& data,
+                                   std::shared_ptr<Normalization>* norm_out) {
   BuildContext bc;
   bc.data = data;
   bc.instance = cfg.norm.instance;
-  c.norm = registry.create<Normalization>(Kind::normalization, cfg.norm.plugin, cfg.norm.params, bc);
+  auto norm = registry.create<Normalization>(Kind::normalization, cfg.norm.plugin, cfg.norm.params, bc);
   bc.instance = cfg.backbone.instance;
-  bc.norm = c.norm;
+  bc.norm = norm;
   auto backbone = registry.create<Backbone>(Kind::backbone, cfg.backbone.plugin, cfg.backbone.params, bc);
-  c.model = std::make_shared<Model>(backbone, data);
-  bc.norm = nullptr;
+  if (norm_out) *norm_out = norm;
+  return std::make_shared<Model>(backbone, data);
+}
+
+Components build_components(const VariantConfig& cfg, const Registry& registry, const DataInfo& data) {
+  Components c;
+  c.model = build_model(cfg, registry, data, &c.norm);
+  BuildContext bc;
+  bc.data = data;
   for (auto& s : cfg.samplers) {
     bc.instance = s.instance;
     c.samplers[s.name] = registry.create<Sampler>(Kind::sampler, s.plugin, s.params, bc);
@@ -32,8 +42,11 @@ Components build_components(const VariantConfig& cfg, const Registry& registry, 
   }
   for (auto& m : cfg.metrics) {
     bc.instance = m.instance;
-    c.metrics.push_back({m.name, registry.create<Metric>(Kind::metric, m.plugin, m.params, bc), 1.0});
+    c.metrics.push_back({m.name, registry.create<Metric>(Kind::metric, m.plugin, m.params, bc), 1.0, m.plugin,
+                         boost::json::serialize(to_json(Value(m.params.values())))});
   }
+  c.data = data;
+  if (cfg.log.integer("samples_every") > 0) c.sample_grid = cfg.log.integer("samples_count");
   return c;
 }
 
@@ -51,9 +64,24 @@ VariantLog::Layout log_layout(const Components& c) {
     }
   for (auto& [name, s] : c.samplers) add_outputs(name, *s);
   layout.curves.assign(curves.begin(), curves.end());
-  for (const char* split : {"val", "test"})
-    for (auto& m : c.metrics)
-      for (auto& o : m.object->outputs()) layout.evals.push_back(std::string(split) + "/" + m.name + "/" + o.name);
+  for (const std::string split : {"val", "test"}) {
+    if (!c.metrics.empty()) layout.evals.push_back(split + "/ema_weights");
+    for (auto& m : c.metrics) {
+      for (auto& o : m.object->outputs()) {
+        if (o.shape.empty())
+          layout.evals.push_back(split + "/" + m.name + "/" + o.name);
+        else
+          layout.tensors.push_back({"eval/" + split + "/" + m.name + "/" + o.name, o.shape});
+      }
+      layout.attrs["eval/" + split + "/" + m.name] = {{"plugin", m.plugin}, {"params", m.params_json}};
+    }
+  }
+  if (c.sample_grid > 0)
+    for (auto& [name, s] : c.samplers) {
+      std::vector<std::int64_t> shape{c.sample_grid};
+      shape.insert(shape.end(), c.data.shape.begin(), c.data.shape.end());
+      layout.tensors.push_back({"samples/" + name, shape});
+    }
   return layout;
 }
 

@@ -21,6 +21,8 @@ struct Named {
   std::string name;
   std::shared_ptr<T> object;
   double weight = 1.0;
+  std::string plugin;       ///< metrics: the plugin name (recorded beside the results)
+  std::string params_json;  ///< metrics: the resolved parameters as JSON
 };
 
 struct Components {
@@ -29,11 +31,18 @@ struct Components {
   std::map<std::string, std::shared_ptr<Sampler>> samplers;
   std::vector<std::vector<Named<Loss>>> stage_losses;  ///< per stage
   std::vector<Named<Metric>> metrics;
+  DataInfo data;
+  std::int64_t sample_grid = 0;  ///< [log] samples_every > 0: samples kept per record, else 0
 };
+
+/// The model alone (normalization scheme + backbone), e.g. a reference network.
+std::shared_ptr<Model> build_model(const VariantConfig& cfg, const Registry& registry, const DataInfo& data,
+                                   std::shared_ptr<Normalization>* norm = nullptr);
 
 Components build_components(const VariantConfig& cfg, const Registry& registry, const DataInfo& data);
 
-/// Every curve and evaluation series the variant will write, from the declared outputs.
+/// Every curve, evaluation series and tensor series the variant will write, from the
+/// declared outputs, with each metric's plugin and parameters as attributes.
 VariantLog::Layout log_layout(const Components& c);
 
 }  // namespace ebm::kernel

@@ -148,6 +148,9 @@ const Schema& log_schema() {
   static const Schema s = {
       p::integer("flush_every", "flush curves to disk every N steps (and at every evaluation)").set_default(50).at_least(1),
       p::real("progress_every", "seconds between plain progress lines when not on a terminal").set_default(10.0).at_least(0),
+      p::integer("samples_every", "every N steps, keep the samples each sampler drew in that step: samples/<sampler> in "
+                                  "the log and a PNG grid beside it (0 = off)").set_default(0).at_least(0),
+      p::integer("samples_count", "samples kept per record (NaN-padded when a step drew fewer)").set_default(64).range(1, 1024),
   };
   return s;
 }

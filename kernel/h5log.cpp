@@ -76,6 +76,27 @@ hid_t create_series(hid_t file, const std::string& path, hid_t type, const std::
   return ds;
 }
 
+hid_t create_tensor_series(hid_t file, const VariantLog::TensorSpec& t, const std::string& fname) {
+  std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{1};
+  for (auto d : t.shape) {
+    dims.push_back(static_cast<hsize_t>(d));
+    maxdims.push_back(static_cast<hsize_t>(d));
+    chunk.push_back(static_cast<hsize_t>(d));
+  }
+  hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data());
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data());
+  H5Pset_deflate(dcpl, 4);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t ds = check(H5Dcreate2(file, t.path.c_str(), H5T_NATIVE_FLOAT, space, lcpl, dcpl, H5P_DEFAULT), fname,
+                   "creating " + t.path);
+  H5Pclose(lcpl);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  return ds;
+}
+
 std::string hostname() {
   char buf[256] = {0};
   gethostname(buf, sizeof buf - 1);
@@ -127,6 +148,21 @@ VariantLog::VariantLog(const std::string& path, const std::string& variant, cons
     eval_index_[name] = static_cast<int>(evals_.size());
     evals_.push_back(Series{name, create_series(file_, "eval/" + name, record_type_, path), 0, {}});
   }
+  for (auto& t : layout.tensors) {
+    tensor_index_[t.path] = static_cast<int>(tensors_.size());
+    tensors_.push_back(TensorSeries{t, create_tensor_series(file_, t, path),
+                                    create_series(file_, t.path + "_step", H5T_NATIVE_INT64, path), 0});
+  }
+  for (auto& [object, attrs] : layout.attrs) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t g;
+    H5E_BEGIN_TRY { g = H5Gopen2(file_, object.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+    if (g < 0) g = check(H5Gcreate2(file_, object.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT), path, "creating " + object);
+    for (auto& [k, v] : attrs) write_string_attr(g, k, v);
+    H5Gclose(g);
+    H5Pclose(lcpl);
+  }
   hsize_t zero[1] = {0}, unlimited[1] = {H5S_UNLIMITED}, chunk[1] = {64};
   hid_t cspace = H5Screate_simple(1, zero, unlimited);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -169,6 +205,45 @@ void VariantLog::write_pending(Series& s) {
   H5Dflush(s.dataset);
   s.rows += static_cast<std::int64_t>(s.pending.size());
   s.pending.clear();
+}
+
+int VariantLog::tensor_id(const std::string& path) const {
+  auto it = tensor_index_.find(path);
+  return it == tensor_index_.end() ? -1 : it->second;
+}
+
+void VariantLog::append_tensor(int id, std::int64_t step, const float* data, std::size_t count) {
+  TensorSeries& t = tensors_[static_cast<size_t>(id)];
+  std::size_t expected = 1;
+  for (auto d : t.spec.shape) expected *= static_cast<std::size_t>(d);
+  if (count != expected)
+    throw RunError(path_ + ": tensor record for " + t.spec.path + " has " + std::to_string(count) + " values, declared " +
+                   std::to_string(expected));
+  const std::size_t rank = t.spec.shape.size() + 1;
+  std::vector<hsize_t> start(rank, 0), cnt{1}, size{static_cast<hsize_t>(t.rows + 1)};
+  start[0] = static_cast<hsize_t>(t.rows);
+  for (auto d : t.spec.shape) {
+    cnt.push_back(static_cast<hsize_t>(d));
+    size.push_back(static_cast<hsize_t>(d));
+  }
+  check(H5Dset_extent(t.data, size.data()), path_, "extending " + t.spec.path);
+  hid_t fspace = H5Dget_space(t.data);
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr);
+  hid_t mspace = H5Screate_simple(static_cast<int>(rank), cnt.data(), nullptr);
+  check(H5Dwrite(t.data, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, data), path_, "writing " + t.spec.path);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  hsize_t s1[1] = {static_cast<hsize_t>(t.rows)}, c1[1] = {1}, z1[1] = {static_cast<hsize_t>(t.rows + 1)};
+  check(H5Dset_extent(t.steps, z1), path_, "extending " + t.spec.path + "_step");
+  fspace = H5Dget_space(t.steps);
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, s1, nullptr, c1, nullptr);
+  mspace = H5Screate_simple(1, c1, nullptr);
+  check(H5Dwrite(t.steps, H5T_NATIVE_INT64, mspace, fspace, H5P_DEFAULT, &step), path_, "writing " + t.spec.path + "_step");
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  H5Dflush(t.data);
+  H5Dflush(t.steps);
+  ++t.rows;
 }
 
 void VariantLog::append_checkpoint(std::int64_t step, const std::string& file, const std::string& sha256) {
@@ -214,6 +289,10 @@ void VariantLog::close() {
   flush();
   for (auto& s : curves_) H5Dclose(s.dataset);
   for (auto& s : evals_) H5Dclose(s.dataset);
+  for (auto& t : tensors_) {
+    H5Dclose(t.data);
+    H5Dclose(t.steps);
+  }
   H5Dclose(status_);
   H5Dclose(detail_);
   H5Dclose(checkpoints_);

@@ -9,7 +9,9 @@
 
 namespace ebm::kernel {
 
-inline constexpr int kFormatVersion = 2;  ///< 2: status_detail, checkpoints as (step, file, sha256)
+/// 2: status_detail, checkpoints as (step, file, sha256). 3: tensor series, metric
+/// attributes, eval/<split>/ema_weights, posthoc/ evaluations.
+inline constexpr int kFormatVersion = 3;
 
 struct CurveRecord {
   std::int64_t step;
@@ -21,9 +23,17 @@ struct CurveRecord {
 /// file switches to SWMR mode so readers (h5py swmr=True, ebmlab watch) can follow it.
 class VariantLog {
  public:
+  /// A tensor series: `path` [N, ...shape] float32 and `path`_step [N] int64.
+  struct TensorSpec {
+    std::string path;  ///< full path, e.g. "eval/test/ece/reliability", "samples/pgd"
+    std::vector<std::int64_t> shape;
+  };
   struct Layout {
     std::vector<std::string> curves;  ///< "component/term" -> curves/component/term
     std::vector<std::string> evals;   ///< "split/metric/term" -> eval/split/metric/term
+    std::vector<TensorSpec> tensors;
+    /// String attributes written on groups before SWMR starts, e.g. a metric's parameters.
+    std::map<std::string, std::map<std::string, std::string>> attrs;
   };
   VariantLog(const std::string& path, const std::string& variant, const std::string& config_json, const Layout& layout);
   ~VariantLog();
@@ -37,6 +47,10 @@ class VariantLog {
   void append_curve(int id, const CurveRecord& r) { curves_[static_cast<size_t>(id)].pending.push_back(r); }
   void append_eval(int id, const CurveRecord& r) { evals_[static_cast<size_t>(id)].pending.push_back(r); }
   void flush();
+  /// Index of a declared tensor series (-1 when undeclared).
+  int tensor_id(const std::string& path) const;
+  /// Appends one record (count floats, the declared shape) and flushes it at once.
+  void append_tensor(int id, std::int64_t step, const float* data, std::size_t count);
   /// Records a checkpoint file (name relative to the log's folder) and its sha256; flushed at once.
   void append_checkpoint(std::int64_t step, const std::string& file, const std::string& sha256);
   /// pending|running|completed|diverged|failed|interrupted, and why (status_detail, at
@@ -57,8 +71,13 @@ class VariantLog {
   std::string path_;
   std::int64_t file_ = -1, status_ = -1, detail_ = -1, checkpoints_ = -1, record_type_ = -1;
   std::int64_t checkpoint_rows_ = 0;
+  struct TensorSeries {
+    TensorSpec spec;
+    std::int64_t data = -1, steps = -1, rows = 0;
+  };
   std::vector<Series> curves_, evals_;
-  std::map<std::string, int> curve_index_, eval_index_;
+  std::vector<TensorSeries> tensors_;
+  std::map<std::string, int> curve_index_, eval_index_, tensor_index_;
 };
 
 struct PluginRecord {

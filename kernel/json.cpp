@@ -28,6 +28,28 @@ json::value to_json(const Value& v) {
   return nullptr;
 }
 
+Value from_json(const json::value& v, const SourceLoc& loc) {
+  switch (v.kind()) {
+    case json::kind::null: return Value();
+    case json::kind::bool_: return Value(v.get_bool(), loc);
+    case json::kind::int64: return Value(v.get_int64(), loc);
+    case json::kind::uint64: return Value(static_cast<std::int64_t>(v.get_uint64()), loc);
+    case json::kind::double_: return Value(v.get_double(), loc);
+    case json::kind::string: return Value(std::string(v.get_string()), loc);
+    case json::kind::array: {
+      List l;
+      for (auto& e : v.get_array()) l.push_back(from_json(e, loc));
+      return Value(std::move(l), loc);
+    }
+    case json::kind::object: {
+      Table t;
+      for (auto& [k, e] : v.get_object()) t[std::string(k)] = from_json(e, loc);
+      return Value(std::move(t), loc);
+    }
+  }
+  return Value();
+}
+
 json::value to_json(const ParamSpec& s) {
   json::object o;
   o["name"] = s.name;

@@ -18,6 +18,8 @@ Model::Model(std::shared_ptr<Backbone> backbone, const DataInfo& info) : backbon
 
 at::Tensor Model::forward(const at::Tensor& x) { return backbone_->forward((x - mean_) * inv_std_); }
 
+at::Tensor Model::features(const at::Tensor& x) { return backbone_->features((x - mean_) * inv_std_); }
+
 void Model::set_norm_frozen(bool frozen) {
   for (auto& m : modules(/*include_self=*/false))
     if (auto* norm = dynamic_cast<NormLayer*>(m.get())) norm->set_frozen(frozen);

@@ -15,6 +15,8 @@ class Model : public torch::nn::Module {
   Model(std::shared_ptr<Backbone> backbone, const DataInfo& info);
   /// x: [B, ...shape] in the data range -> logits [B, K].
   at::Tensor forward(const at::Tensor& x);
+  /// The backbone's penultimate representation of x (data range) -> [B, D].
+  at::Tensor features(const at::Tensor& x);
   /// Puts every NormLayer in frozen (eval statistics) or trainable mode.
   void set_norm_frozen(bool frozen);
   Backbone& backbone() { return *backbone_; }

@@ -10,6 +10,8 @@
 #include <filesystem>
 
 #include "augment.hpp"
+#include "eval_services.hpp"
+#include "png.hpp"
 #include "ebmlab/mode_guard.hpp"
 
 namespace ebm::kernel {
@@ -32,7 +34,7 @@ class StepContextImpl : public StepContext {
   using StreamFn = std::function<Batch(const std::string&)>;
   StepContextImpl(Components& c, const Dataset& data, VariantLog* log, std::chrono::steady_clock::time_point start,
                   StreamFn draw)
-      : comps_(c), info_(data.info), data_(data), log_(log), start_(start), draw_(std::move(draw)) {}
+      : comps_(c), info_(data.info), data_(data), log_(log), start_(start), draw_(std::move(draw)), services_(data.info) {}
 
   /// evaluating: every stream name gives `batch` (metrics see the evaluation batch).
   void begin(const Batch& batch, std::int64_t step, std::int64_t epoch, bool evaluating = false) {
@@ -95,6 +97,15 @@ class StepContextImpl : public StepContext {
   std::int64_t epoch() const override { return epoch_; }
   const DataInfo& data() const override { return info_; }
 
+  const Batch& other_dataset(const std::string& name, const std::string& path, std::int64_t n) override {
+    return services_.other_dataset(name, path, n);
+  }
+  Embedding embed(const std::string& checkpoint, const at::Tensor& x) override { return services_.embed(checkpoint, x); }
+
+  /// The samples drawn in the current step, by sampler.
+  const std::map<std::string, at::Tensor>& memo() const { return memo_; }
+  const EvalServices& services() const { return services_; }
+
  private:
   Components& comps_;
   const DataInfo& info_;
@@ -111,6 +122,7 @@ class StepContextImpl : public StepContext {
   std::map<std::string, at::Tensor> memo_;
   std::map<std::string, double> terms_;
   std::map<std::string, int> ids_;
+  EvalServices services_;
 };
 
 Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, VariantLog* log, Progress* progress)
@@ -292,11 +304,43 @@ double Trainer::step(const Batch& batch) {
   for (auto& [name, s] : comps_.samplers) s->on_step_end(stats);
   ++step_in_stage_;
   ++global_step_;
+  const std::int64_t every = cfg_.log.integer("samples_every");
+  if (every > 0 && global_step_ % every == 0) keep_samples();
   return loss;
 }
 
-std::map<std::string, double> Trainer::evaluate(const std::string& split) {
-  if (cfg_.stages[stage_].eval_weights != "ema" || ema_.empty()) return evaluate_now(split);
+void Trainer::keep_samples() {
+  const std::int64_t count = cfg_.log.integer("samples_count");
+  for (auto& [name, x] : ctx_->memo()) {
+    at::Tensor flat = x.detach().to(torch::kFloat32).reshape({x.size(0), -1});
+    at::Tensor kept = torch::full({count, flat.size(1)}, std::numeric_limits<float>::quiet_NaN());
+    const std::int64_t n = std::min(count, flat.size(0));
+    kept.slice(0, 0, n).copy_(flat.slice(0, 0, n));
+    if (log_) {
+      int id = log_->tensor_id("samples/" + name);
+      if (id >= 0) log_->append_tensor(id, global_step_, kept.data_ptr<float>(), static_cast<std::size_t>(kept.numel()));
+    }
+    if (!checkpoint_dir_.empty() && is_image_shape(data_.info.shape)) {
+      std::filesystem::create_directories(checkpoint_dir_);
+      auto file = std::filesystem::path(checkpoint_dir_) / ("samples-" + name + "-" + std::to_string(global_step_) + ".png");
+      write_png_grid(file.string(), x.slice(0, 0, n), data_.info.lo, data_.info.hi, 8);
+    }
+  }
+}
+
+const EvalServices& Trainer::services() const { return ctx_->services(); }
+
+at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch) {
+  ctx_->begin(batch, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
+  ctx_->set_component("sample");
+  return ctx_->samples(sampler);
+}
+
+std::map<std::string, double> Trainer::evaluate(const std::string& split, const std::string& weights) {
+  const std::string w = weights.empty() ? cfg_.stages[stage_].eval_weights : weights;
+  if (w == "ema" && ema_.empty() && !weights.empty())
+    throw ConfigError("--weights ema: this checkpoint holds no weight average (set ema in the stage to keep one)");
+  if (w != "ema" || ema_.empty()) return evaluate_now(split, false);
   std::vector<at::Tensor> raw;
   for (auto& t : averaged_tensors(*comps_.model)) raw.push_back(t.detach().clone());
   load_ema_into_model();
@@ -309,12 +353,14 @@ std::map<std::string, double> Trainer::evaluate(const std::string& split) {
       for (std::size_t i = 0; i < cur.size(); ++i) cur[i].copy_(raw[i]);
     }
   } restore{*comps_.model, raw};
-  return evaluate_now(split);
+  return evaluate_now(split, true);
 }
 
-std::map<std::string, double> Trainer::evaluate_now(const std::string& split) {
+std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bool ema) {
   const Split& data = split == "test" ? data_.test : data_.val;
   std::map<std::string, double> out;
+  last_tensors_.clear();
+  last_used_ema_ = ema;
   if (comps_.metrics.empty() || data.size() == 0) return out;
   ModeGuard guard(*comps_.model, ModelMode::eval);
   for (auto& m : comps_.metrics) m.object->reset();
@@ -333,7 +379,16 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split) {
     }
   }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  for (auto& m : comps_.metrics)
+  if (log_) log_->append_eval(log_->eval_id(split + "/ema_weights"), CurveRecord{global_step_, ema ? 1.0 : 0.0, wall});
+  for (auto& m : comps_.metrics) {
+    for (auto& [term, t] : m.object->tensors()) {
+      last_tensors_[m.name + "/" + term] = t;
+      if (!log_) continue;
+      int id = log_->tensor_id("eval/" + split + "/" + m.name + "/" + term);
+      if (id < 0) throw RunError(m.name + ": returned undeclared tensor '" + term + "'; declare it in outputs() with its shape");
+      at::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+      log_->append_tensor(id, global_step_, c.data_ptr<float>(), static_cast<std::size_t>(c.numel()));
+    }
     for (auto& [term, value] : m.object->result()) {
       std::string key = split + "/" + m.name + "/" + term;
       out[m.name + "/" + term] = value;
@@ -342,6 +397,7 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split) {
       if (id < 0) throw RunError(m.name + ": returned undeclared result '" + term + "'; declare it in outputs()");
       log_->append_eval(id, CurveRecord{global_step_, value, wall});
     }
+  }
   if (log_) log_->flush();
   return out;
 }

@@ -28,6 +28,7 @@ extern std::atomic<int> g_stop_signal;
 void configure_allocator();
 
 class StepContextImpl;
+class EvalServices;
 
 class Trainer {
  public:
@@ -44,7 +45,15 @@ class Trainer {
   double step(const Batch& batch);
   /// Metrics on a split ("val" or "test"); also logged when a log is attached. Uses the
   /// weight average when the current stage says eval_weights = "ema".
-  std::map<std::string, double> evaluate(const std::string& split);
+  /// `weights`: "raw", "ema", or "" for the current stage's eval_weights.
+  std::map<std::string, double> evaluate(const std::string& split, const std::string& weights = "");
+  /// Runs a declared sampler once on `batch` (every stream gives the batch), as at evaluation.
+  at::Tensor run_sampler(const std::string& sampler, const Batch& batch);
+  /// The tensors ("metric/name") of the last evaluate(), and whether it used the average.
+  const std::map<std::string, at::Tensor>& last_tensors() const { return last_tensors_; }
+  bool last_used_ema() const { return last_used_ema_; }
+  /// Reference networks and other data sets the metrics loaded.
+  const EvalServices& services() const;
   /// Why the variant diverged ("" unless run() returned "diverged").
   const std::string& detail() const { return detail_; }
   /// The next batch of a declared stream (own order, augmentation, noise).
@@ -77,7 +86,8 @@ class Trainer {
   std::string divergence(double loss) const;
   void save_checkpoint(const std::string& file);
   void after_validation(const std::map<std::string, double>& results);
-  std::map<std::string, double> evaluate_now(const std::string& split);
+  std::map<std::string, double> evaluate_now(const std::string& split, bool ema);
+  void keep_samples();
   double learning_rate(std::int64_t step_in_stage, std::int64_t stage_steps) const;
   void log_curve(const std::string& name, double value);
 
@@ -101,6 +111,8 @@ class Trainer {
   bool have_best_ = false;
   std::map<std::string, double> last_finite_;
   double last_finite_loss_ = 0.0;
+  std::map<std::string, at::Tensor> last_tensors_;
+  bool last_used_ema_ = false;
 };
 
 }  // namespace ebm::kernel

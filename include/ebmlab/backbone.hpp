@@ -16,6 +16,9 @@ class EBMLAB_API Backbone : public torch::nn::Module, public Component {
   /// x: [B, ...DataInfo::shape] float32, already normalized per channel by the kernel's
   /// first layer; returns logits [B, K], differentiable in x and in the parameters.
   virtual at::Tensor forward(const at::Tensor& x) = 0;
+  /// The penultimate representation [B, D] (what the classifier head reads), for feature
+  /// spaces such as FID's. The default throws RunError: override it.
+  virtual at::Tensor features(const at::Tensor& x);
 };
 
 /// The activations backbones share: "relu", "leaky_relu" (slope 0.2, as JEM), "silu".

@@ -19,6 +19,12 @@ struct Batch {
   at::Tensor y;
 };
 
+/// A reference network's view of a batch: penultimate features and logits.
+struct Embedding {
+  at::Tensor features;  ///< [B, D]
+  at::Tensor logits;    ///< [B, K]
+};
+
 /// Facts about the data set a component may rely on.
 struct DataInfo {
   std::string name;
@@ -52,6 +58,20 @@ class EBMLAB_API StepContext {
   virtual std::int64_t step() const = 0;   ///< global step, 0-based, across stages
   virtual std::int64_t epoch() const = 0;  ///< epoch within the current stage
   virtual const DataInfo& data() const = 0;
+
+  // Evaluation services (metrics and post-hoc commands). The kernel provides them; a
+  // context that cannot (e.g. a test's) throws RunError saying so.
+
+  /// Test images of another built-in data set, for OOD evaluation: `name` is one of
+  /// fashion_mnist, cifar10, cifar100, image_folder; `path` its folder ("" = the data
+  /// set's default location). Converted to this data's shape and range (channels averaged
+  /// or repeated, bilinear resize); at most `n` images, spread over the split. Cached.
+  virtual const Batch& other_dataset(const std::string& name, const std::string& path, std::int64_t n);
+  /// A reference network saved by another ebmlab run, given by its checkpoint file
+  /// (".../<variant>/ckpt-*.h5"; the variant log beside the folder names its architecture),
+  /// e.g. the feature network of sample_quality. Loaded once, evaluated in eval mode
+  /// without gradients on x (this data's range).
+  virtual Embedding embed(const std::string& checkpoint, const at::Tensor& x);
 };
 
 /// Energies from logits (DESIGN.md conventions). logits: [B, K] -> [B].

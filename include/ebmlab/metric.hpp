@@ -24,6 +24,9 @@ class EBMLAB_API Metric : public Component {
   virtual void update(const EvalBatch& batch, StepContext& ctx) = 0;
   /// Scalars named as in outputs(); stored under eval/<split>/<metric>/<name>.
   virtual std::map<std::string, double> result() const = 0;
+  /// Tensors named as in outputs() with a non-empty shape (e.g. a reliability diagram),
+  /// stored beside the scalars as one record per evaluation.
+  virtual std::map<std::string, at::Tensor> tensors() const { return {}; }
 };
 
 }  // namespace ebm

@@ -21,14 +21,14 @@ namespace ebm {
 
 class Normalization;
 
-/// Bump when PluginInfo, Entry or BuildContext change layout.
-inline constexpr std::uint32_t kAbiVersion = 1;
+/// Bump when PluginInfo, Entry, BuildContext or StepContext change layout.
+inline constexpr std::uint32_t kAbiVersion = 2;  ///< 2: StepContext evaluation services
 /// Per-kind interface versions: bump one when its header's virtual methods change.
-inline constexpr std::uint32_t kBackboneVersion = 2;
+inline constexpr std::uint32_t kBackboneVersion = 3;  ///< 3: features()
 inline constexpr std::uint32_t kSamplerVersion = 2;
 inline constexpr std::uint32_t kLossVersion = 2;
 inline constexpr std::uint32_t kNormalizationVersion = 2;
-inline constexpr std::uint32_t kMetricVersion = 2;
+inline constexpr std::uint32_t kMetricVersion = 3;    ///< 3: tensors()
 
 enum class Kind : std::uint32_t { backbone, sampler, loss, normalization, metric };
 inline constexpr int kKindCount = 5;

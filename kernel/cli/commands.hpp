@@ -9,5 +9,8 @@ namespace ebm::cli {
 int run_command(const std::vector<std::string>& args, const std::string& command_line);
 int validate_command(const std::vector<std::string>& args);
 int plugins_command(const std::vector<std::string>& args);
+int eval_command(const std::vector<std::string>& args, const std::string& command_line);
+int sample_command(const std::vector<std::string>& args, const std::string& command_line);
+int counterfactual_command(const std::vector<std::string>& args, const std::string& command_line);
 
 }  // namespace ebm::cli

@@ -21,6 +21,10 @@ const char* kUsage =
     "  run FILE        validate the descriptor, then train and evaluate every variant\n"
     "  validate FILE   check a descriptor against every plugin's schema; write nothing\n"
     "  plugins         list the loaded plugins, or describe one (--describe NAME)\n"
+    "  eval RUN.h5     evaluate a saved model (any metrics) and add the results to its log\n"
+    "  sample RUN.h5   draw samples from a saved model with a sampler; HDF5 + PNG grid\n"
+    "  counterfactual RUN.h5\n"
+    "                  move a test image toward another class (robust counterfactual); path + PNG strip\n"
     "\n"
     "options:\n"
     "  -h, --help      this text; `ebmlab <command> --help` for a command's options\n"
@@ -51,7 +55,11 @@ int main(int argc, char** argv) {
     if (cmd == "run") return ebm::cli::run_command(rest, command_line);
     if (cmd == "validate") return ebm::cli::validate_command(rest);
     if (cmd == "plugins") return ebm::cli::plugins_command(rest);
-    std::cerr << "ebmlab: unknown command '" << cmd << "'; expected one of run, validate, plugins (see ebmlab --help)\n";
+    if (cmd == "eval") return ebm::cli::eval_command(rest, command_line);
+    if (cmd == "sample") return ebm::cli::sample_command(rest, command_line);
+    if (cmd == "counterfactual") return ebm::cli::counterfactual_command(rest, command_line);
+    std::cerr << "ebmlab: unknown command '" << cmd << "'; expected one of run, validate, plugins, eval, sample, "
+                 "counterfactual (see ebmlab --help)\n";
     return 2;
   } catch (const ebm::Error& e) {
     std::cerr << "ebmlab " << cmd << ": error: " << e.what() << "\n";

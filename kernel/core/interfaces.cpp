@@ -21,6 +21,18 @@ void NormLayer::set_frozen(bool frozen) {
   if (frozen_) torch::nn::Module::train(false);
 }
 
+const Batch& StepContext::other_dataset(const std::string& name, const std::string&, std::int64_t) {
+  throw RunError("this context offers no other data sets (asked for '" + name + "'); run the metric through ebmlab");
+}
+
+Embedding StepContext::embed(const std::string& checkpoint, const at::Tensor&) {
+  throw RunError("this context cannot load reference networks (asked for '" + checkpoint + "'); run the metric through ebmlab");
+}
+
+at::Tensor Backbone::features(const at::Tensor&) {
+  throw RunError("this backbone does not expose features(); implement Backbone::features to use it as a feature network");
+}
+
 at::Tensor energy(const at::Tensor& logits) { return -torch::logsumexp(logits, 1); }
 
 at::Tensor joint_energy(const at::Tensor& logits, const at::Tensor& y) {

@@ -38,7 +38,7 @@ def unknown_plugin_lists_available(d):
     bad = write(os.path.join(d, "bad.toml"), TOY.replace('plugin = "accuracy"', 'plugin = "acuracy"'))
     r = run(A.ebmlab, "validate", bad)
     expect(r.returncode == 2, r.stderr)
-    expect(f"{bad}:22:10: 'metric.0.plugin': no metric plugin named 'acuracy'; did you mean 'accuracy'? (available: accuracy)"
+    expect(f"{bad}:22:10: 'metric.0.plugin': no metric plugin named 'acuracy'; did you mean 'accuracy'? (available: accuracy, ece, energy_stats, ood_auroc, robust_accuracy, sample_quality)"
            in r.stderr, r.stderr)
 
 
@@ -102,7 +102,7 @@ def plugins_listing(d):
     r = run(A.ebmlab, "plugins", "--describe", "convnet")
     expect(r.returncode == 0 and "channels" in r.stdout and "array of integer in [1, 4096]" in r.stdout, r.stdout)
     r = run(A.ebmlab, "plugins", "--kind", "metric", "--json")
-    expect([p["name"] for p in json.loads(r.stdout)] == ["accuracy"], r.stdout)
+    expect([p["name"] for p in json.loads(r.stdout)] == ["accuracy", "ece", "energy_stats", "ood_auroc", "robust_accuracy", "sample_quality"], r.stdout)
     r = run(A.ebmlab, "plugins", "--describe", "nope")
     expect(r.returncode == 2 and "no plugin named 'nope'" in r.stderr, r.stderr)
 

@@ -22,7 +22,7 @@ def run_writes_complete_files(d):
     expect("toy" in r.stderr and "step" in r.stderr, "no progress lines: " + r.stderr)
     index = os.path.join(d, "runs", "toy.h5")
     with h5py.File(index, "r") as f:
-        expect(f.attrs["format_version"] == 2, dict(f.attrs))
+        expect(f.attrs["format_version"] == 3, dict(f.attrs))
         expect(f.attrs["threads"] == 1, dict(f.attrs))
         expect(b"--threads 1" in f.attrs["command_line"] or "--threads 1" in str(f.attrs["command_line"]), f.attrs["command_line"])
         expect(f["descriptor"][()].decode() == TOY, "descriptor text differs")

@@ -5,8 +5,8 @@ from common import args, case, expect, finish, run
 
 A = args()
 EXPECTED = {
-    "wrong_abi": "ABI version mismatch: expected 1, found 99",
-    "wrong_fingerprint": "fingerprint mismatch: expected {abi 1",
+    "wrong_abi": "ABI version mismatch: expected 2, found 100",
+    "wrong_fingerprint": "fingerprint mismatch: expected {abi 2",
     "duplicate": "duplicate loss 'twice'",
     "null_factory": "expected a factory, found null",
     "no_symbol": "no entry symbol 'ebmlab_plugin_info'",

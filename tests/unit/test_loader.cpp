@@ -55,7 +55,7 @@ TEST_CASE("loader: the real plugin folder loads") {
 TEST_CASE("loader: wrong ABI version names file, expected and found") {
   auto msg = load_error(fixture("wrong_abi"));
   CHECK(msg.find(fixture("wrong_abi")) == 0);
-  CHECK(msg.find("ABI version mismatch: expected 1, found 99") != std::string::npos);
+  CHECK(msg.find("ABI version mismatch: expected 2, found 100") != std::string::npos);
 }
 
 TEST_CASE("loader: wrong fingerprint shows both fingerprints") {

@@ -37,11 +37,16 @@ class ConvNet : public ebm::Backbone {
 
   /// x: [B,C,H,W] normalized -> logits [B,K].
   at::Tensor forward(const at::Tensor& x) override {
-    at::Tensor h = x;
-    for (size_t i = 0; i < convs_.size(); ++i) h = torch::max_pool2d(activate(norms_[i]->forward(convs_[i]->forward(h)), activation_), 2);
-    h = activate(fc_norm_->forward(fc_->forward(h.flatten(1))), activation_);
+    at::Tensor h = features(x);
     if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
     return head_->forward(h);
+  }
+
+  /// The hidden linear layer's activations [B, hidden].
+  at::Tensor features(const at::Tensor& x) override {
+    at::Tensor h = x;
+    for (size_t i = 0; i < convs_.size(); ++i) h = torch::max_pool2d(activate(norms_[i]->forward(convs_[i]->forward(h)), activation_), 2);
+    return activate(fc_norm_->forward(fc_->forward(h.flatten(1))), activation_);
   }
 
  private:

@@ -21,13 +21,16 @@ class Mlp : public ebm::Backbone {
   }
 
   /// x: [B, ...] normalized -> logits [B,K].
-  at::Tensor forward(const at::Tensor& x) override {
+  at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
+
+  /// The last hidden layer's activations (the flattened input without hidden layers).
+  at::Tensor features(const at::Tensor& x) override {
     at::Tensor h = x.flatten(1);
     for (size_t i = 0; i < layers_.size(); ++i) {
       h = norms_[i]->forward(layers_[i]->forward(h));
       h = ebm::activate(h, activation_);
     }
-    return head_->forward(h);
+    return h;
   }
 
  private:

@@ -53,10 +53,13 @@ class ResNet18 : public ebm::Backbone {
   }
 
   /// x: [B,C,H,W] normalized -> logits [B,K].
-  at::Tensor forward(const at::Tensor& x) override {
+  at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
+
+  /// Globally average-pooled last block [B, 512].
+  at::Tensor features(const at::Tensor& x) override {
     at::Tensor h = ebm::activate(stem_norm_->forward(stem_->forward(x)), act_);
     for (auto& blk : blocks_) h = blk->forward(h);
-    return head_->forward(h.mean({2, 3}));
+    return h.mean({2, 3});
   }
 
  private:

@@ -61,11 +61,14 @@ class Wrn : public ebm::Backbone {
   }
 
   /// x: [B,C,H,W] normalized -> logits [B,K].
-  at::Tensor forward(const at::Tensor& x) override {
+  at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
+
+  /// Globally average-pooled final activation [B, 64 * width].
+  at::Tensor features(const at::Tensor& x) override {
     at::Tensor h = stem_->forward(x);
     for (auto& blk : blocks_) h = blk->forward(h);
     h = ebm::activate(norm_->forward(h), act_);
-    return head_->forward(h.mean({2, 3}));
+    return h.mean({2, 3});
   }
 
  private:

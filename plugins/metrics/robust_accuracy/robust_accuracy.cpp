@@ -1,0 +1,115 @@
+// metric "robust_accuracy": accuracy under a PGD or APGD-CE attack in an L-inf or L2 ball,
+// with the clean accuracy of the same images and the attack's settings. METHODS.md §6.
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "ebmlab/attacks.hpp"
+#include "ebmlab/ebmlab.hpp"
+
+namespace {
+
+namespace atk = ebm::attacks;
+
+class RobustAccuracy : public ebm::Metric {
+ public:
+  RobustAccuracy(const ebm::Params& p, const ebm::BuildContext& b)
+      : apgd_(p.string("attack") == "apgd_ce"), max_images_(p.integer("max_images")), seed_(p.integer("seed")) {
+    spec_.norm = p.string("norm");
+    spec_.eps = p.real("eps");
+    spec_.alpha = p.real("alpha");
+    spec_.steps = p.integer("steps");
+    spec_.restarts = p.integer("restarts");
+    spec_.random_start = p.boolean("random_start");
+    spec_.lo = b.data.lo;
+    spec_.hi = b.data.hi;
+    if (apgd_ && spec_.alpha > 0)
+      throw ebm::ConfigError(p.owner() + ": alpha is set but attack = \"apgd_ce\" chooses its own step sizes; drop alpha");
+  }
+
+  std::vector<ebm::OutputSpec> outputs() const override {
+    return {{"robust_accuracy", {}, "fraction of images classified correctly both clean and after the attack"},
+            {"clean_accuracy", {}, "fraction of the same images classified correctly without attack"},
+            {"n", {}, "number of images evaluated (at most max_images)"},
+            {"eps", {}, "radius of the threat model in data units"},
+            {"steps", {}, "attack steps per restart"},
+            {"restarts", {}, "attack restarts"},
+            {"norm_l2", {}, "1: L2 ball, 0: L-inf ball"},
+            {"apgd", {}, "1: APGD-CE, 0: PGD"}};
+  }
+
+  /// Every evaluation draws the same random starts: the generator restarts from `seed`.
+  void reset() override {
+    robust_ = clean_ = total_ = 0;
+    gen_ = at::detail::createCPUGenerator(static_cast<std::uint64_t>(seed_));
+  }
+
+  void update(const ebm::EvalBatch& b, ebm::StepContext& ctx) override {
+    std::int64_t take = b.y.size(0);
+    if (max_images_ > 0) take = std::min(take, max_images_ - total_);
+    if (take <= 0) return;
+    at::Tensor x = b.x.slice(0, 0, take), y = b.y.slice(0, 0, take);
+    at::Tensor clean = b.logits.slice(0, 0, take).argmax(1).eq(y);
+    at::Tensor robust = clean.clone();
+    // Misclassified clean images count as not robust, so only the correct ones are attacked.
+    at::Tensor idx = clean.nonzero().squeeze(1);
+    if (spec_.eps > 0 && idx.numel() > 0) {
+      at::Tensor xs = x.index_select(0, idx), ys = y.index_select(0, idx);
+      atk::LogitsFn f = [&ctx](const at::Tensor& in) { return ctx.logits(in); };
+      at::Tensor adv = apgd_ ? atk::apgd_ce(f, xs, ys, spec_, &gen_) : atk::pgd(f, xs, ys, spec_, &gen_);
+      torch::NoGradGuard no_grad;
+      robust.index_put_({idx}, ctx.logits(adv).argmax(1).eq(ys));
+    }
+    robust_ += robust.sum().item<std::int64_t>();
+    clean_ += clean.sum().item<std::int64_t>();
+    total_ += take;
+  }
+
+  std::map<std::string, double> result() const override {
+    auto frac = [this](std::int64_t k) { return total_ ? static_cast<double>(k) / static_cast<double>(total_) : 0.0; };
+    return {{"robust_accuracy", frac(robust_)},
+            {"clean_accuracy", frac(clean_)},
+            {"n", static_cast<double>(total_)},
+            {"eps", spec_.eps},
+            {"steps", static_cast<double>(spec_.steps)},
+            {"restarts", static_cast<double>(spec_.restarts)},
+            {"norm_l2", spec_.norm == "l2" ? 1.0 : 0.0},
+            {"apgd", apgd_ ? 1.0 : 0.0}};
+  }
+
+ private:
+  atk::Spec spec_;
+  bool apgd_;
+  std::int64_t max_images_, seed_;
+  at::Generator gen_ = at::detail::createCPUGenerator(0);
+  std::int64_t robust_ = 0, clean_ = 0, total_ = 0;
+};
+
+ebm::Schema schema() {
+  namespace p = ebm::param;
+  return {
+      p::enumeration("attack", {"pgd", "apgd_ce"},
+                     "pgd: projected gradient ascent on the cross-entropy (torchattacks convention); apgd_ce: "
+                     "APGD-CE of Croce & Hein 2020, AutoAttack's first attack")
+          .set_default("pgd"),
+      p::enumeration("norm", {"linf", "l2"}, "threat model: L-inf ball (sign steps) or L2 ball (normalized steps)")
+          .set_default("linf"),
+      p::real("eps", "radius of the ball in data units (Fashion-MNIST L-inf 0.1, MNIST 0.3, CIFAR L-inf 8/255, L2 0.5); "
+                     "0: clean accuracy, no attack")
+          .set_default(0.1)
+          .at_least(0),
+      p::real("alpha", "pgd step length in data units; 0: 2.5 * eps / steps (apgd_ce sets its own)").set_default(0.0).at_least(0),
+      p::integer("steps", "gradient steps per restart").set_default(20).at_least(1),
+      p::integer("restarts", "random restarts; each later one attacks only the images not yet fooled").set_default(1).at_least(1),
+      p::boolean("random_start", "start each restart at a uniform random point of the ball").set_default(true),
+      p::integer("max_images", "attack only the first this many images of the split (0: all)").set_default(1000).at_least(0),
+      p::integer("seed", "seed of the metric's own random generator (random starts), reset every evaluation")
+          .set_default(0)
+          .at_least(0),
+  };
+}
+
+}  // namespace
+
+EBMLAB_PLUGIN(ebm::entry<RobustAccuracy>(ebm::Kind::metric, "robust_accuracy", "1.0",
+                                         "accuracy under a PGD or APGD-CE attack (L-inf or L2), with the clean accuracy",
+                                         schema))
