@@ -156,6 +156,36 @@ def eval_metrics_file_is_validated_with_locations(d):
 
 
 @case
+def reference_networks_and_other_data_sets_reach_metrics(d):
+    # The run's own checkpoint serves as the feature net (sample_quality without a sampler
+    # compares two real halves), and Fashion-MNIST itself as the "other" data set: the
+    # same distribution, so its AUROC must be near 0.5 while uniform noise is easy.
+    ckpt = os.path.join(CKPT_DIR, "ckpt-120.h5")
+    extra = write(os.path.join(d, "ref.toml"), f"""
+[[metric]]
+plugin = "sample_quality"
+feature_net = "{ckpt}"
+max_images = 200
+kid_subset_size = 100
+
+[[metric]]
+plugin = "ood_auroc"
+sets = ["uniform"]
+datasets = ["fashion_mnist"]
+scores = ["logsumexp"]
+max_images = 400
+""")
+    r = ebmlab("eval", INDEX, "--metrics-file", extra, "--json")
+    expect(r.returncode == 0, r.stderr)
+    out = json.loads(r.stdout)
+    sq, ood = out["metrics"]["sample_quality"], out["metrics"]["ood_auroc"]
+    expect(sq["n"] == 200 and 0 <= sq["fid"] < 20, sq)
+    expect(abs(ood["fashion_mnist/logsumexp"] - 0.5) < 0.1, ood)
+    expect(ood["uniform/logsumexp"] > 0.9, ood)
+    expect(list(out["references"]) == [ckpt], out["references"])
+
+
+@case
 def sample_writes_tensors_and_a_grid(d):
     r = ebmlab("sample", INDEX, "--sampler", "sgld", "--set", "buffer_size=0", "--set", "steps=5", "--class", "3",
                "--n", "10")
