@@ -59,8 +59,10 @@ const Batch& EvalServices::other_dataset(const std::string& name, const std::str
     throw ConfigError("other data set '" + name + "': " + e.what());
   }
   Dataset d = load_dataset(Params(checked, "other data set " + name), 0);
-  Batch b = d.test.size() > 0 ? d.test.whole(n) : d.train.whole(n);
-  if (b.x.size(0) > n) b = Batch{b.x.slice(0, 0, n), b.y.slice(0, 0, n)};
+  const Split& split = d.test.size() > 0 ? d.test : d.train;
+  // Evenly spaced rows, so a capped set still covers every class of an ordered split.
+  Batch b = split.size() > n ? split.take(torch::linspace(0, static_cast<double>(split.size() - 1), n).round().to(torch::kInt64))
+                             : split.whole();
   b.x = convert_images(b.x, d.info, info_);
   return datasets_.emplace(key, b).first->second;
 }
@@ -76,6 +78,7 @@ Embedding EvalServices::embed(const std::string& checkpoint, const at::Tensor& x
     // Only the data set's facts are needed; the model's input statistics come from the checkpoint.
     Dataset d = load_run_data(run);
     Reference ref{build_model(run.cfg, *registry_, d.info), d.info};
+    verify_checkpoint(run, checkpoint);
     load_model_weights(*ref.model, read_checkpoint(checkpoint), checkpoint);
     ref.model->eval();
     loaded_[checkpoint] = sha256_file(checkpoint);

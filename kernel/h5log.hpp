@@ -49,6 +49,9 @@ class VariantLog {
   void flush();
   /// Index of a declared tensor series (-1 when undeclared).
   int tensor_id(const std::string& path) const;
+  bool tensor_shape_is(int id, const std::vector<std::int64_t>& shape) const {
+    return tensors_[static_cast<size_t>(id)].spec.shape == shape;
+  }
   /// Appends one record (count floats, the declared shape) and flushes it at once.
   void append_tensor(int id, std::int64_t step, const float* data, std::size_t count);
   /// Records a checkpoint file (name relative to the log's folder) and its sha256; flushed at once.

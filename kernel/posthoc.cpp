@@ -9,13 +9,23 @@ namespace ebm::kernel {
 
 using namespace h5;
 
-PosthocWriter::PosthocWriter(const std::string& log, const std::string& kind, const std::string& command)
-    : file_name_(log) {
+namespace {
+hid_t open_rdwr(const std::string& log) {
   hid_t f;
   H5E_BEGIN_TRY { f = H5Fopen(log.c_str(), H5F_ACC_RDWR, H5P_DEFAULT); } H5E_END_TRY;
   if (f < 0)
-    throw RunError(log + ": cannot open for writing (is `ebmlab run` still writing it, or is it read-only?); results "
-                   "were not added — use --json to print them instead");
+    throw RunError(log + ": cannot open for writing. Either `ebmlab run` (or an h5py reader) still has it open, the "
+                   "file is read-only, or a crashed writer left it marked open (clear that with `h5clear -s " + log +
+                   "`); nothing was added. eval --json prints results without writing");
+  return f;
+}
+}  // namespace
+
+void PosthocWriter::check_writable(const std::string& log) { H5Fclose(open_rdwr(log)); }
+
+PosthocWriter::PosthocWriter(const std::string& log, const std::string& kind, const std::string& command)
+    : file_name_(log) {
+  hid_t f = open_rdwr(log);
   file_ = f;
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
@@ -35,7 +45,10 @@ PosthocWriter::PosthocWriter(const std::string& log, const std::string& kind, co
 }
 
 PosthocWriter::~PosthocWriter() {
-  try { close(); } catch (...) {}
+  if (file_ < 0) return;
+  H5Gclose(record_);
+  H5Ldelete(file_, group_.c_str(), H5P_DEFAULT);
+  H5Fclose(file_);
 }
 
 namespace {

@@ -16,7 +16,11 @@ class PosthocWriter {
   /// attributes kind, created and command. RunError when the file is still being written
   /// (a running `ebmlab run` holds it) or is not writable.
   PosthocWriter(const std::string& log, const std::string& kind, const std::string& command);
+  /// Removes the record unless close() completed: an interrupted command leaves no
+  /// half-written record behind.
   ~PosthocWriter();
+  /// Throws the constructor's RunError now if `log` cannot be opened for writing.
+  static void check_writable(const std::string& log);
   PosthocWriter(const PosthocWriter&) = delete;
   PosthocWriter& operator=(const PosthocWriter&) = delete;
 

@@ -316,13 +316,15 @@ void Trainer::keep_samples() {
     at::Tensor kept = torch::full({count, flat.size(1)}, std::numeric_limits<float>::quiet_NaN());
     const std::int64_t n = std::min(count, flat.size(0));
     kept.slice(0, 0, n).copy_(flat.slice(0, 0, n));
+    // Labelled with the step that drew them, as that step's curves are.
+    const std::int64_t step = global_step_ - 1;
     if (log_) {
       int id = log_->tensor_id("samples/" + name);
-      if (id >= 0) log_->append_tensor(id, global_step_, kept.data_ptr<float>(), static_cast<std::size_t>(kept.numel()));
+      if (id >= 0) log_->append_tensor(id, step, kept.data_ptr<float>(), static_cast<std::size_t>(kept.numel()));
     }
     if (!checkpoint_dir_.empty() && is_image_shape(data_.info.shape)) {
       std::filesystem::create_directories(checkpoint_dir_);
-      auto file = std::filesystem::path(checkpoint_dir_) / ("samples-" + name + "-" + std::to_string(global_step_) + ".png");
+      auto file = std::filesystem::path(checkpoint_dir_) / ("samples-" + name + "-" + std::to_string(step) + ".png");
       write_png_grid(file.string(), x.slice(0, 0, n), data_.info.lo, data_.info.hi, 8);
     }
   }
@@ -379,7 +381,10 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bo
     }
   }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  if (log_) log_->append_eval(log_->eval_id(split + "/ema_weights"), CurveRecord{global_step_, ema ? 1.0 : 0.0, wall});
+  if (log_) {
+    const int id = log_->eval_id(split + "/ema_weights");
+    if (id >= 0) log_->append_eval(id, CurveRecord{global_step_, ema ? 1.0 : 0.0, wall});
+  }
   for (auto& m : comps_.metrics) {
     for (auto& [term, t] : m.object->tensors()) {
       last_tensors_[m.name + "/" + term] = t;
@@ -387,6 +392,8 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bo
       int id = log_->tensor_id("eval/" + split + "/" + m.name + "/" + term);
       if (id < 0) throw RunError(m.name + ": returned undeclared tensor '" + term + "'; declare it in outputs() with its shape");
       at::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+      if (!log_->tensor_shape_is(id, c.sizes().vec()))
+        throw RunError(m.name + ": tensor '" + term + "' has shape " + c10::str(c.sizes()) + ", not the shape declared in outputs()");
       log_->append_tensor(id, global_step_, c.data_ptr<float>(), static_cast<std::size_t>(c.numel()));
     }
     for (auto& [term, value] : m.object->result()) {

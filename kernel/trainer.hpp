@@ -66,6 +66,11 @@ class Trainer {
   CheckpointData snapshot() const;
   /// Puts the trainer back in the state `snapshot()` captured (same descriptor).
   void restore(const CheckpointData& d, const std::string& source);
+  /// For evaluating a saved model: the checkpoint's weights, weight average, stage and
+  /// step only (no stage init file, optimizer or generator state); the samplers named in
+  /// `sampler_state` get their saved state (e.g. a replay buffer). Model in eval mode.
+  void load_for_evaluation(const CheckpointData& d, const std::string& source,
+                           const std::vector<std::string>& sampler_state);
   /// Enables checkpoint files in `dir` ([checkpoint] section decides when).
   void set_checkpoint_dir(const std::string& dir) { checkpoint_dir_ = dir; }
 

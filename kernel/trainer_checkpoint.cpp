@@ -44,6 +44,26 @@ CheckpointData Trainer::snapshot() const {
   return d;
 }
 
+void Trainer::load_for_evaluation(const CheckpointData& d, const std::string& source,
+                                  const std::vector<std::string>& sampler_state) {
+  if (d.stage < 0 || d.stage >= static_cast<std::int64_t>(cfg_.stages.size()))
+    throw DataError(source + ": checkpoint is at stage " + std::to_string(d.stage) + " but the run has " +
+                    std::to_string(cfg_.stages.size()) + " stage(s)");
+  stage_ = static_cast<std::size_t>(d.stage);
+  load_model_weights(*comps_.model, d, source);
+  ema_.clear();
+  for (auto& t : d.ema) ema_.push_back(t.clone());
+  for (auto& name : sampler_state) {
+    auto s = comps_.samplers.find(name);
+    auto it = d.components.find(name);
+    if (s != comps_.samplers.end() && it != d.components.end()) s->second->load_state(it->second);
+  }
+  steps_per_epoch_ = std::max<std::int64_t>(data_.train.size() / cfg_.data.integer("batch_size"), 1);
+  step_in_stage_ = d.step_in_stage;
+  global_step_ = d.step;
+  comps_.model->eval();
+}
+
 void Trainer::restore(const CheckpointData& d, const std::string& source) {
   if (d.stage < 0 || d.stage >= static_cast<std::int64_t>(cfg_.stages.size()))
     throw DataError(source + ": checkpoint is at stage " + std::to_string(d.stage) + " but the descriptor has " +

@@ -42,6 +42,7 @@ struct Session {
   std::unique_ptr<Progress> progress;
   std::unique_ptr<Trainer> trainer;
   std::string checkpoint, checkpoint_sha256;
+  std::string weights;  ///< raw | ema, as resolved from --weights
   std::int64_t step = 0;
 };
 
@@ -52,6 +53,8 @@ void common_options(po::options_description& opts) {
       "variant", po::value<std::string>()->default_value(""), "variant to use (needed when the run has several)")(
       "checkpoint", po::value<std::string>()->default_value("last"),
       "last (highest step), best (ckpt-best.h5), a step number, or a checkpoint file")(
+      "weights", po::value<std::string>()->default_value("auto"),
+      "raw, ema, or auto (what the checkpoint's stage evaluates with: eval_weights)")(
       "threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)")(
       "seed", po::value<std::int64_t>()->default_value(0), "seed of the random numbers the command draws");
 }
@@ -65,8 +68,22 @@ po::variables_map parse_args(const std::vector<std::string>& args, const po::opt
   return vm;
 }
 
-std::unique_ptr<Session> open_session(const po::variables_map& vm, const std::string& command, const TreeEdit& edit = {}) {
+/// Samplers whose plugin and parameters are what the run trained with: their saved state
+/// (replay buffers, curricula) still applies.
+std::vector<std::string> unchanged_samplers(const VariantConfig& before, const VariantConfig& after) {
+  std::map<std::string, std::string> old;
+  for (auto& s : before.samplers) old[s.name] = s.plugin + json::serialize(to_json(Value(s.params.values())));
+  std::vector<std::string> out;
+  for (auto& s : after.samplers)
+    if (old.count(s.name) && old[s.name] == s.plugin + json::serialize(to_json(Value(s.params.values())))) out.push_back(s.name);
+  return out;
+}
+
+std::unique_ptr<Session> open_session(const po::variables_map& vm, const std::string& command, const TreeEdit& edit = {},
+                                      bool writes = true) {
   if (!vm.count("run")) throw ConfigError("missing the run: ebmlab " + command + " RUN.h5 (see ebmlab " + command + " --help)");
+  const std::string weights = vm["weights"].as<std::string>();
+  if (weights != "auto" && weights != "raw" && weights != "ema") throw ConfigError("--weights " + weights + ": expected raw, ema or auto");
   int threads = vm["threads"].as<int>();
   if (threads < 0) throw ConfigError("--threads " + std::to_string(threads) + ": expected 0 (all cores) or a positive count");
   torch::set_num_threads(threads == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : threads);
@@ -76,6 +93,9 @@ std::unique_ptr<Session> open_session(const po::variables_map& vm, const std::st
   s->registry = std::make_unique<Registry>();
   s->registry->load_default_path();
   s->run = open_saved_run(vm["run"].as<std::string>(), vm["variant"].as<std::string>(), *s->registry);
+  // Before any work: a log that cannot take the results fails now, not after the evaluation.
+  if (writes) PosthocWriter::check_writable(s->run.log);
+  const VariantConfig trained = s->run.cfg;
   if (edit) {
     Value tree = s->run.cfg.resolved;
     edit(tree.as_table(), *s->registry);
@@ -90,7 +110,13 @@ std::unique_ptr<Session> open_session(const po::variables_map& vm, const std::st
   s->comps = std::make_unique<Components>(build_components(s->run.cfg, *s->registry, s->data.info));
   s->progress = std::make_unique<Progress>(false, 1e9, true);
   s->trainer = std::make_unique<Trainer>(s->run.cfg, *s->comps, s->data, nullptr, s->progress.get());
-  s->trainer->restore(cd, s->checkpoint);
+  s->trainer->load_for_evaluation(cd, s->checkpoint, unchanged_samplers(trained, s->run.cfg));
+  // Seeded after loading, so --seed (not the checkpoint's generator) decides what is drawn.
+  torch::manual_seed(static_cast<std::uint64_t>(vm["seed"].as<std::int64_t>()));
+  const std::string stage_weights = s->run.cfg.stages[static_cast<std::size_t>(cd.stage)].eval_weights;
+  s->weights = weights == "auto" ? (stage_weights == "ema" && !cd.ema.empty() ? "ema" : "raw") : weights;
+  if (s->weights == "ema" && cd.ema.empty())
+    throw ConfigError("--weights ema: " + s->checkpoint + " holds no weight average (set ema in the stage to keep one)");
   return s;
 }
 
@@ -99,6 +125,12 @@ void describe_source(PosthocWriter& w, const Session& s) {
   w.attr("", "checkpoint", s.checkpoint);
   w.attr("", "checkpoint_sha256", s.checkpoint_sha256);
   w.attr("", "checkpoint_step", static_cast<double>(s.step));
+  w.attr("", "weights", s.weights);
+}
+
+/// sample and counterfactual work on the model itself: put the average in when asked.
+void apply_weights(Session& s) {
+  if (s.weights == "ema") s.trainer->load_ema_into_model();
 }
 
 /// `key=value` with the value read as TOML (numbers, booleans, arrays), else as a string.
@@ -139,6 +171,9 @@ std::vector<std::string> split_names(const std::vector<std::string>& raw) {
   return out;
 }
 
+/// Images drawn in one PNG grid (the HDF5 record keeps all of them).
+constexpr std::int64_t kMaxGrid = 256;
+
 /// Test images of one class (or all), repeated when fewer than n exist.
 Batch pick_images(const Dataset& data, std::int64_t n, std::int64_t cls) {
   const Split& split = data.test.size() > 0 ? data.test : data.val;
@@ -155,15 +190,13 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
       "ebmlab eval RUN.h5 [options]\n\nEvaluates a saved model: loads a checkpoint of a variant, runs metrics on a split "
       "and adds the results to the variant's log as /posthoc/<n> (or prints them with --json).\n\noptions");
   common_options(opts);
-  opts.add_options()("metrics", po::value<std::vector<std::string>>()->multitoken(),
+  opts.add_options()("metrics", po::value<std::vector<std::string>>()->composing(),
                      "metrics to run: instance names of the descriptor's [[metric]] entries or metric plugin names "
                      "(default parameters); comma- or space-separated (default: the descriptor's metrics)")(
       "metrics-file", po::value<std::string>(),
       "a TOML file with [[metric]] tables replacing the descriptor's metrics, and optionally [samplers.NAME] tables "
       "they draw from (added to the run's samplers)")(
       "split", po::value<std::string>()->default_value("test"), "test or val")(
-      "weights", po::value<std::string>()->default_value("auto"),
-      "raw, ema, or auto (what the checkpoint's stage evaluates with: eval_weights)")(
       "json", "print the results as JSON instead of adding them to the log");
   auto vm = parse_args(args, opts);
   if (vm.count("help")) {
@@ -172,9 +205,10 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
                          "\nexit codes: 0 ok, 1 evaluation failed, 2 bad input, 3 plugin load failure\n";
     return 0;
   }
-  const std::string split = vm["split"].as<std::string>(), weights = vm["weights"].as<std::string>();
+  const std::string split = vm["split"].as<std::string>();
   if (split != "test" && split != "val") throw ConfigError("--split " + split + ": expected test or val");
-  if (weights != "auto" && weights != "raw" && weights != "ema") throw ConfigError("--weights " + weights + ": expected raw, ema or auto");
+  if (vm.count("metrics") && vm.count("metrics-file"))
+    throw ConfigError("--metrics and --metrics-file exclude each other: list every metric in the file");
 
   TreeEdit edit;
   if (vm.count("metrics-file")) {
@@ -190,7 +224,11 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
                           "[samplers.NAME] tables (samplers the metrics draw from, added to the run's)");
     edit = [list = *list, samplers = samplers ? *samplers : Value()](Table& root, const Registry&) {
       root["metric"] = list;
-      if (!samplers.is_null()) root["samplers"] = root.count("samplers") ? deep_merge(root["samplers"], samplers) : samplers;
+      // A sampler of the file replaces the run's sampler of the same name whole.
+      if (!samplers.is_null()) {
+        if (root["samplers"].type() != Value::Type::table) root["samplers"] = Value(Table{});
+        for (auto& [name, table] : samplers.as_table()) root["samplers"].as_table()[name] = table;
+      }
     };
   } else if (vm.count("metrics")) {
     auto names = split_names(vm["metrics"].as<std::vector<std::string>>());
@@ -213,9 +251,11 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
       root["metric"] = Value(chosen);
     };
   }
-  auto s = open_session(vm, "eval", edit);
+  auto s = open_session(vm, "eval", edit, !vm.count("json"));
   if (s->comps->metrics.empty()) throw ConfigError("no metrics to run: the run declares none; pass --metrics or --metrics-file");
-  auto results = s->trainer->evaluate(split, weights == "auto" ? "" : weights);
+  if ((split == "test" ? s->data.test : s->data.val).size() == 0)
+    throw ConfigError("--split " + split + ": the run's " + split + " split has no images");
+  auto results = s->trainer->evaluate(split, s->weights);
   const std::string used = s->trainer->last_used_ema() ? "ema" : "raw";
 
   json::object metrics;
@@ -237,7 +277,6 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
   PosthocWriter w(s->run.log, "eval", command_line);
   describe_source(w, *s);
   w.attr("", "split", split);
-  w.attr("", "weights", used);
   w.attr("", "references", json::serialize(refs));
   for (auto& m : s->comps->metrics) {
     w.attr(m.name, "plugin", m.plugin);
@@ -292,7 +331,8 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
       samplers[name].as_table()[key] = value;
     }
   });
-  if (cls >= s->data.info.num_classes)
+  apply_weights(*s);
+  if (cls < -1 || cls >= s->data.info.num_classes)
     throw ConfigError("--class " + std::to_string(cls) + ": the data set has classes 0 to " + std::to_string(s->data.info.num_classes - 1));
   Batch seeds = pick_images(s->data, n, cls);
   if (cls >= 0) seeds.y.fill_(cls);
@@ -303,7 +343,12 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
     ModeGuard guard(*s->comps->model, ModelMode::eval);
     logits = s->comps->model->forward(x);
   }
-  at::Tensor energy = ebm::energy(logits), predicted = logits.argmax(1);
+  at::Tensor energy = ebm::energy(logits), predicted = logits.argmax(1), seed_energy;
+  {
+    torch::NoGradGuard no_grad;
+    ModeGuard guard(*s->comps->model, ModelMode::eval);
+    seed_energy = ebm::energy(s->comps->model->forward(seeds.x));
+  }
   const double agree = predicted.eq(seeds.y).to(torch::kFloat64).mean().item<double>();
 
   PosthocWriter w(s->run.log, "sample", command_line);
@@ -319,14 +364,13 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
     png = vm.count("out") ? vm["out"].as<std::string>()
                           : (fs::path(s->run.ckpt_dir) / ("sample-" + name + "-" + w.group().substr(9) + ".png")).string();
     if (!fs::path(png).parent_path().empty()) fs::create_directories(fs::path(png).parent_path());
-    write_png_grid(png, x, s->data.info.lo, s->data.info.hi, 8);
+    write_png_grid(png, x.slice(0, 0, std::min<std::int64_t>(n, kMaxGrid)), s->data.info.lo, s->data.info.hi, 8);
     w.attr("", "png", png);
   }
   w.close();
   std::printf("%lld samples from %s (%s, step %lld): mean E(x) %.4g (seeds %.4g), classified as their label %.1f%%\n",
               static_cast<long long>(n), name.c_str(), fs::path(s->checkpoint).filename().c_str(),
-              static_cast<long long>(s->step), energy.mean().item<double>(),
-              ebm::energy(s->comps->model->forward(seeds.x)).mean().item<double>(), 100 * agree);
+              static_cast<long long>(s->step), energy.mean().item<double>(), seed_energy.mean().item<double>(), 100 * agree);
   std::printf("added to %s:%s%s\n", s->run.log.c_str(), w.group().c_str(), png.empty() ? "" : ("; picture " + png).c_str());
   return 0;
 }
@@ -362,6 +406,7 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
   if (frames < 1 || frames > steps) throw ConfigError("--frames " + std::to_string(frames) + ": expected 1 to --steps");
   const double alpha = vm["alpha"].as<double>() > 0 ? vm["alpha"].as<double>() : 2.5 * eps / static_cast<double>(steps);
   auto s = open_session(vm, "counterfactual");
+  apply_weights(*s);
   const std::int64_t index = vm["input"].as<std::int64_t>(), target = vm["target"].as<std::int64_t>();
   const Split& test = s->data.test;
   if (index < 0 || index >= test.size())
@@ -422,7 +467,7 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
   if (is_image_shape(s->data.info.shape)) {
     png = vm.count("out") ? vm["out"].as<std::string>()
                           : (fs::path(s->run.ckpt_dir) / ("counterfactual-" + std::to_string(index) + "-to-" +
-                                                          std::to_string(target) + ".png")).string();
+                                                          std::to_string(target) + "-" + w.group().substr(9) + ".png")).string();
     if (!fs::path(png).parent_path().empty()) fs::create_directories(fs::path(png).parent_path());
     write_png_grid(png, strip, lo, hi, strip.size(0), 3);
     w.attr("", "png", png);
