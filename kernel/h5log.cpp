@@ -126,6 +126,9 @@ VariantLog::VariantLog(const std::string& path, const std::string& variant, cons
   write_int_attr(file_, "format_version", kFormatVersion);
   write_string_attr(file_, "variant", variant);
   write_string_attr(file_, "created", now_iso());
+  // Lets `ebmlab report` tell a live writer from one that died with status "running".
+  write_int_attr(file_, "writer_pid", static_cast<std::int64_t>(getpid()));
+  write_string_attr(file_, "writer_host", hostname());
   write_string_dataset(file_, "config", config_json, path);
 
   hid_t stype = string_type(kStatusLength);

@@ -25,6 +25,10 @@ const char* kUsage =
     "  sample RUN.h5   draw samples from a saved model with a sampler; HDF5 + PNG grid\n"
     "  counterfactual RUN.h5\n"
     "                  move a test image toward another class (robust counterfactual); path + PNG strip\n"
+    "  report RUN.h5 [RUN2.h5 ...]\n"
+    "                  table of variants x final evaluation results, seeds grouped (mean ± std)\n"
+    "  export RUN.h5   curves and evaluation series of a variant as CSV or JSON\n"
+    "  watch RUN.h5    follow a running experiment: status and latest value of every curve\n"
     "\n"
     "options:\n"
     "  -h, --help      this text; `ebmlab <command> --help` for a command's options\n"
@@ -58,8 +62,11 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return ebm::cli::eval_command(rest, command_line);
     if (cmd == "sample") return ebm::cli::sample_command(rest, command_line);
     if (cmd == "counterfactual") return ebm::cli::counterfactual_command(rest, command_line);
+    if (cmd == "report") return ebm::cli::report_command(rest);
+    if (cmd == "export") return ebm::cli::export_command(rest);
+    if (cmd == "watch") return ebm::cli::watch_command(rest);
     std::cerr << "ebmlab: unknown command '" << cmd << "'; expected one of run, validate, plugins, eval, sample, "
-                 "counterfactual (see ebmlab --help)\n";
+                 "counterfactual, report, export, watch (see ebmlab --help)\n";
     return 2;
   } catch (const ebm::Error& e) {
     std::cerr << "ebmlab " << cmd << ": error: " << e.what() << "\n";
