@@ -36,7 +36,7 @@ Components build_components(const VariantConfig& cfg, const Registry& registry, 
     std::vector<Named<Loss>> losses;
     for (auto& l : st.losses) {
       bc.instance = l.instance;
-      losses.push_back({l.name, registry.create<Loss>(Kind::loss, l.plugin, l.params, bc), l.weight});
+      losses.push_back({l.name, registry.create<Loss>(Kind::loss, l.plugin, l.params, bc), l.weight, l.plugin, {}});
     }
     c.stage_losses.push_back(std::move(losses));
   }

@@ -122,7 +122,17 @@ VariantLog::VariantLog(const std::string& path, const std::string& variant, cons
   file_ = check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), path, "creating the variant log");
   H5Pclose(fapl);
   record_type_ = record_type();
+  try {
+    lay_out(variant, config_json, layout);
+  } catch (...) {
+    // Release the file, so the caller can still replace it with a log that says "failed".
+    H5E_BEGIN_TRY { close(); } H5E_END_TRY;
+    throw;
+  }
+}
 
+void VariantLog::lay_out(const std::string& variant, const std::string& config_json, const Layout& layout) {
+  const std::string& path = path_;
   write_int_attr(file_, "format_version", kFormatVersion);
   write_string_attr(file_, "variant", variant);
   write_string_attr(file_, "created", now_iso());

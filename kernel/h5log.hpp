@@ -70,6 +70,7 @@ class VariantLog {
     std::vector<CurveRecord> pending;
   };
   void write_pending(Series& s);
+  void lay_out(const std::string& variant, const std::string& config_json, const Layout& layout);
 
   std::string path_;
   std::int64_t file_ = -1, status_ = -1, detail_ = -1, checkpoints_ = -1, record_type_ = -1;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <hdf5.h>
 
 #include "h5log.hpp"
 #include "helpers.hpp"
@@ -12,7 +13,7 @@ using namespace ebm::kernel;
 TEST_CASE("h5log: curves, evaluations, status and config round-trip") {
   test::TempDir dir;
   auto path = dir.file("exp/main.h5");
-  VariantLog::Layout layout{{"train/loss", "ce/batch_accuracy"}, {"val/accuracy/accuracy", "test/accuracy/accuracy"}};
+  VariantLog::Layout layout{{"train/loss", "ce/batch_accuracy"}, {"val/accuracy/accuracy", "test/accuracy/accuracy"}, {}, {}};
   {
     VariantLog log(path, "main", "{\"a\":1}", layout);
     CHECK(read_string(path, "status") == "running");
@@ -48,7 +49,7 @@ TEST_CASE("h5log: curves, evaluations, status and config round-trip") {
 
 TEST_CASE("h5log: the index file holds provenance and links to the variant logs") {
   test::TempDir dir;
-  { VariantLog log(dir.file("exp/v1.h5"), "v1", "{}", {{"train/loss"}, {}}); log.set_status("completed"); }
+  { VariantLog log(dir.file("exp/v1.h5"), "v1", "{}", {{"train/loss"}, {}, {}, {}}); log.set_status("completed"); }
   IndexInfo info;
   info.descriptor_text = "[experiment]\nname = \"exp\"\n";
   info.resolved_json = "{\"v1\":{}}";
@@ -71,4 +72,56 @@ TEST_CASE("h5log: reading a file that is not HDF5 is a clear error") {
   { std::ofstream(dir.file("x.h5")) << "plain text"; }
   auto msg = test::error_of<ConfigError>([&] { read_series(dir.file("x.h5"), "curves/train/loss"); });
   CHECK(msg == dir.file("x.h5") + ": cannot open as an HDF5 file");
+}
+
+TEST_CASE("h5log: tensor series keep one record per append; a failed layout leaves the path reusable") {
+  test::TempDir dir;
+  auto path = dir.file("exp/main.h5");
+  {
+    VariantLog::Layout layout{{"train/loss"}, {}, {{"eval/test/ece/reliability", {3, 2}}}, {{"eval/test/ece", {{"plugin", "ece"}}}}};
+    VariantLog log(path, "main", "{}", layout);
+    int id = log.tensor_id("eval/test/ece/reliability");
+    REQUIRE(id >= 0);
+    CHECK(log.tensor_id("eval/test/nope") == -1);
+    CHECK(log.tensor_shape_is(id, {3, 2}));
+    CHECK_FALSE(log.tensor_shape_is(id, {2, 3}));
+    std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {6, 5, 4, 3, 2, 1};
+    log.append_tensor(id, 10, a.data(), a.size());
+    log.append_tensor(id, 20, b.data(), b.size());
+    CHECK_THROWS_AS(log.append_tensor(id, 30, a.data(), 5), RunError);
+    log.close();
+  }
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  hid_t ds = H5Dopen2(f, "eval/test/ece/reliability", H5P_DEFAULT);
+  hid_t space = H5Dget_space(ds);
+  hsize_t dims[3];
+  REQUIRE(H5Sget_simple_extent_ndims(space) == 3);
+  H5Sget_simple_extent_dims(space, dims, nullptr);
+  CHECK(dims[0] == 2);
+  CHECK(dims[1] == 3);
+  CHECK(dims[2] == 2);
+  std::vector<float> all(12);
+  H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, all.data());
+  CHECK(all[0] == 1);
+  CHECK(all[6] == 6);
+  CHECK(all[11] == 1);
+  hid_t steps = H5Dopen2(f, "eval/test/ece/reliability_step", H5P_DEFAULT);
+  std::int64_t st[2] = {0, 0};
+  H5Dread(steps, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, st);
+  CHECK(st[0] == 10);
+  CHECK(st[1] == 20);
+  CHECK(read_string_attr(path, "eval/test/ece", "plugin") == "ece");
+  H5Dclose(steps);
+  H5Sclose(space);
+  H5Dclose(ds);
+  H5Fclose(f);
+
+  // Two series at one path cannot be laid out: the constructor throws and releases the file.
+  auto bad = dir.file("exp/bad.h5");
+  CHECK_THROWS(VariantLog(bad, "main", "{}", VariantLog::Layout{{"a/b", "a/b"}, {}, {}, {}}));
+  VariantLog again(bad, "main", "{}", VariantLog::Layout{});
+  again.set_status("failed", "layout");
+  again.close();
+  CHECK(read_string(bad, "status") == "failed");
 }
