@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "options.hpp"
 
 #include <unistd.h>
 
@@ -25,14 +26,6 @@ namespace ebm::cli {
 using namespace ebm::kernel;
 
 namespace {
-
-po::variables_map parse(const std::vector<std::string>& args, const po::options_description& opts,
-                        const po::positional_options_description& pos) {
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  return vm;
-}
 
 // Validates every variant; collects all problems before failing.
 std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& registry) {
@@ -67,9 +60,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   opts.add_options()("help,h", "this text")("file", po::value<std::string>(), "experiment descriptor (TOML)")(
       "threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)")(
       "overwrite", "replace existing output files")("quiet,q", "no progress output");
-  po::positional_options_description pos;
-  pos.add("file", 1);
-  auto vm = parse(args, opts, pos);
+  auto vm = parse_options(args, opts, "file");
   if (vm.count("help")) {
     std::cout << opts << "\nexit codes: 0 every variant completed or diverged, 1 a variant failed, 2 bad input, "
                          "3 plugin load failure, 130/143 interrupted\n";
@@ -167,9 +158,7 @@ int validate_command(const std::vector<std::string>& args) {
                                "plugin's schema, expanding its variants; writes nothing.\n\noptions");
   opts.add_options()("help,h", "this text")("file", po::value<std::string>(), "experiment descriptor (TOML)")(
       "json", "print the resolved configuration (defaults filled in) as JSON");
-  po::positional_options_description pos;
-  pos.add("file", 1);
-  auto vm = parse(args, opts, pos);
+  auto vm = parse_options(args, opts, "file");
   if (vm.count("help")) {
     std::cout << opts << "\nexit codes: 0 valid, 2 invalid (every problem is listed with file:line:column), 3 plugin load failure\n";
     return 0;
@@ -196,7 +185,7 @@ int plugins_command(const std::vector<std::string>& args) {
                                "one plugin's parameters.\n\noptions");
   opts.add_options()("help,h", "this text")("kind", po::value<std::string>(), "only this kind: backbone, sampler, loss, normalization, metric")(
       "describe", po::value<std::string>(), "print one plugin's parameters")("json", "machine-readable output");
-  auto vm = parse(args, opts, {});
+  auto vm = parse_options(args, opts);
   if (vm.count("help")) {
     std::cout << opts;
     return 0;

@@ -20,6 +20,7 @@
 #include "../saved_run.hpp"
 #include "../trainer.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "ebmlab/mode_guard.hpp"
 #include "ebmlab/sampling.hpp"
 
@@ -57,15 +58,6 @@ void common_options(po::options_description& opts) {
       "raw, ema, or auto (what the checkpoint's stage evaluates with: eval_weights)")(
       "threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)")(
       "seed", po::value<std::int64_t>()->default_value(0), "seed of the random numbers the command draws");
-}
-
-po::variables_map parse_args(const std::vector<std::string>& args, const po::options_description& opts) {
-  po::positional_options_description pos;
-  pos.add("run", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  return vm;
 }
 
 /// Samplers whose plugin and parameters are what the run trained with: their saved state
@@ -198,7 +190,7 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
       "they draw from (added to the run's samplers)")(
       "split", po::value<std::string>()->default_value("test"), "test or val")(
       "json", "print the results as JSON instead of adding them to the log");
-  auto vm = parse_args(args, opts);
+  auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
     std::cout << opts << "\nexamples:\n  ebmlab eval runs/quickstart.h5\n  ebmlab eval runs/dat.h5 --checkpoint best "
                          "--metrics accuracy,ece,robust_accuracy\n  ebmlab eval runs/dat.h5 --metrics-file eval.toml --json\n"
@@ -302,7 +294,7 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
       "class", po::value<std::int64_t>()->default_value(-1), "condition on this class (seeds and labels); -1: test images' own")(
       "n", po::value<std::int64_t>()->default_value(64), "number of samples")(
       "out", po::value<std::string>(), "PNG file (default: <run>/<variant>/sample-<sampler>-<n>.png)");
-  auto vm = parse_args(args, opts);
+  auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
     std::cout << opts << "\nexamples:\n  ebmlab sample runs/dat.h5 --sampler gen --class 3 --n 64\n"
                          "  ebmlab sample runs/jem.h5 --sampler sgld --set steps=200 --set buffer_size=0\n"
@@ -390,7 +382,7 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
       "alpha", po::value<double>()->default_value(0.0), "step size (0: 2.5 * eps / steps)")(
       "frames", po::value<std::int64_t>()->default_value(10), "frames of the recorded path (besides the input)")(
       "out", po::value<std::string>(), "PNG file (default: <run>/<variant>/counterfactual-<input>-to-<target>.png)");
-  auto vm = parse_args(args, opts);
+  auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
     std::cout << opts << "\nexample:\n  ebmlab counterfactual runs/dat.h5 --input 0 --target 7 --eps 4\n"
                          "\nexit codes: 0 ok, 1 failed, 2 bad input, 3 plugin load failure\n";

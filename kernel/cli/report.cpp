@@ -22,6 +22,7 @@
 #include "../h5log.hpp"
 #include "../h5util.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "ebmlab/error.hpp"
 
 namespace po = boost::program_options;
@@ -431,14 +432,6 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
   for (size_t r = 1; r < cells.size(); ++r) line(cells[r]);
 }
 
-po::variables_map parse(const std::vector<std::string>& args, const po::options_description& opts,
-                        const po::positional_options_description& pos) {
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  return vm;
-}
-
 std::vector<std::string> split_list(const std::vector<std::string>& in) {
   std::vector<std::string> out;
   for (auto& s : in) {
@@ -475,9 +468,7 @@ int report_command(const std::vector<std::string>& args) {
       "sort", po::value<std::string>(), "order rows by: label, status, n, or a metric column (\"metric/term\")")(
       "reverse", "sort descending")("no-group", "one row per variant, seeds not grouped")(
       "all-terms", "include bookkeeping terms (n, eps, steps, restarts, norm_l2, apgd, n_in)");
-  po::positional_options_description pos;
-  pos.add("runs", -1);
-  auto vm = parse(args, opts, pos);
+  auto vm = parse_options(args, opts, "runs", -1);
   if (vm.count("help")) {
     std::cout << opts << "\nexit codes: 0 ok, 2 a file is missing, not ebmlab's, damaged or of a newer format\n";
     return 0;
@@ -675,9 +666,7 @@ int export_command(const std::vector<std::string>& args) {
       "evaluation series to export (all when none named)")("format", po::value<std::string>()->default_value("csv"),
                                                            "csv or json")(
       "out,o", po::value<std::string>(), "output file (default: standard output)");
-  po::positional_options_description pos;
-  pos.add("run", 1);
-  auto vm = parse(args, opts, pos);
+  auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
     std::cout << opts << "\nexit codes: 0 ok, 2 bad input (unknown series, file missing, not ebmlab's, damaged)\n";
     return 0;
@@ -783,11 +772,7 @@ int watch_command(const std::vector<std::string>& args) {
       "interval", po::value<double>()->default_value(2.0), "seconds between looks")(
       "once", "look once and exit")("timeout", po::value<double>()->default_value(0),
                                     "give up after this many seconds (0 = never); exit 1");
-  po::positional_options_description pos;
-  pos.add("run", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
+  auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
     std::cout << opts << "\nexample (in a second terminal):\n  ebmlab run experiments/quickstart.toml\n"
                          "  ebmlab watch runs/quickstart.h5\n\nexit codes: 0 the run ended, 1 --timeout reached, "

@@ -1,0 +1,24 @@
+// Command-line parsing shared by the subcommands.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+namespace ebm::cli {
+
+/// Parses `args` against `opts`; `positional` (if not empty) takes up to `count` bare
+/// arguments (-1: all of them).
+inline boost::program_options::variables_map parse_options(const std::vector<std::string>& args,
+                                                           const boost::program_options::options_description& opts,
+                                                           const std::string& positional = "", int count = 1) {
+  namespace po = boost::program_options;
+  po::positional_options_description pos;
+  if (!positional.empty()) pos.add(positional.c_str(), count);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+}  // namespace ebm::cli
