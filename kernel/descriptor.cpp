@@ -9,32 +9,6 @@ namespace ebm::kernel {
 
 namespace p = ebm::param;
 
-Value deep_merge(const Value& base, const Value& overlay) {
-  if (base.type() != Value::Type::table || overlay.type() != Value::Type::table) return overlay;
-  Table out = base.as_table();
-  for (auto& [k, v] : overlay.as_table()) {
-    auto it = out.find(k);
-    out[k] = it == out.end() ? v : deep_merge(it->second, v);
-  }
-  return Value(std::move(out), base.loc());
-}
-
-std::vector<Variant> expand(const Descriptor& d) {
-  Value base = d.root;
-  const Value* variants = d.root.find("variants");
-  if (variants) base.as_table().erase("variants");
-  if (!variants) return {Variant{"main", base}};
-  if (variants->type() != Value::Type::table || variants->as_table().empty())
-    throw SchemaError(variants->loc().str() + ": 'variants' must be a table of named overlays ([variants.NAME])");
-  std::vector<Variant> out;
-  for (auto& [name, overlay] : variants->as_table()) {
-    if (overlay.type() != Value::Type::table)
-      throw SchemaError(overlay.loc().str() + ": 'variants." + name + "' must be a table");
-    out.push_back(Variant{name, deep_merge(base, overlay)});
-  }
-  return out;
-}
-
 const Schema& experiment_schema() {
   static const Schema s = {
       p::string("name", "experiment name; names the output files").require(),

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ebmlab/plugin.hpp"
@@ -11,12 +12,17 @@ namespace ebm::kernel {
 
 class Registry;
 
-/// A parsed descriptor file. Throws ConfigError (file:line:column) on TOML errors.
+/// A parsed descriptor file with its includes merged in. Throws ConfigError
+/// (file:line:column) on TOML errors, missing include files and include cycles.
 struct Descriptor {
   std::string path;
   std::string text;
   Value root;
+  /// Every file read through `include = [...]` (path as resolved, text), in reading order.
+  std::vector<std::pair<std::string, std::string>> includes;
 };
+/// `include = ["base.toml", ...]`: files relative to the including one, deep-merged in
+/// order underneath it (so the including file wins); nested includes are allowed.
 Descriptor load_descriptor(const std::string& path);
 Value parse_toml_text(const std::string& text, const std::string& source_name);
 
@@ -26,10 +32,27 @@ struct Variant {
   std::string name;
   Value tree;
 };
-/// `[variants.NAME]` tables are deep-merged onto the base (tables merge, arrays replace);
-/// without any, the single variant is named "main".
-std::vector<Variant> expand(const Descriptor& d);
+/// A command-line override `key.path=value`: the value is read as a TOML value, or as a
+/// string when it is not one. Its place in error messages is "override 'TEXT'".
+struct Override {
+  std::string text;
+  std::vector<std::string> path;
+  Value value;
+};
+Override parse_override(const std::string& arg);
+
+/// More variants than this from one descriptor is a mistake, not an ablation.
+inline constexpr std::size_t kMaxVariants = 10000;
+
+/// `[variants.NAME]` tables are deep-merged onto the base (tables merge, arrays replace),
+/// in file order; without any, the single variant is named "main". `[sweep]` then crosses
+/// every variant with its values (names `<variant>-<label>=<value>-...`), and overrides
+/// apply last (those under `variants.` or `sweep.` first, to the document).
+std::vector<Variant> expand(const Descriptor& d, const std::vector<Override>& overrides = {});
 Value deep_merge(const Value& base, const Value& overlay);
+/// Sets `path` (table keys and array indices) in `root`, creating missing tables.
+/// ConfigError prefixed with `origin` when the path does not fit the tree.
+void set_path(Value& root, const std::vector<std::string>& path, const Value& value, const std::string& origin);
 
 /// A component instance as the descriptor wires it.
 struct ComponentSpec {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -328,7 +329,24 @@ void write_index(const std::string& path, const IndexInfo& info) {
   write_string_attr(f, "git_commit", kGitCommit);
   write_string_attr(f, "command_line", info.command_line);
   write_string_attr(f, "descriptor_path", info.descriptor_path);
+  write_int_attr(f, "world_size", info.world_size);
+  {
+    std::string o = "[";
+    for (auto& x : info.overrides) {
+      o += (o.size() > 1 ? ", " : "") + std::string("\"");
+      for (char c : x) o += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+      o += "\"";
+    }
+    write_string_attr(f, "overrides", o + "]");
+  }
   write_string_dataset(f, "descriptor", info.descriptor_text, path);
+  for (std::size_t i = 0; i < info.includes.size(); ++i) {
+    const std::string name = "includes/" + std::to_string(i);
+    write_string_dataset(f, name, info.includes[i].second, path);
+    hid_t ds = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
+    write_string_attr(ds, "path", info.includes[i].first);
+    H5Dclose(ds);
+  }
   write_string_dataset(f, "resolved", info.resolved_json, path);
   hid_t plugins = H5Gcreate2(f, "plugins", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   for (auto& p : info.plugins) {
@@ -367,6 +385,95 @@ std::vector<CurveRecord> read_series(const std::string& file, const std::string&
   H5Dclose(ds);
   H5Fclose(f);
   return out;
+}
+
+std::string read_status(const std::string& file) {
+  if (!std::filesystem::exists(file)) return "";
+  try {
+    std::string s = read_string(file, "status");
+    return s.substr(0, s.find('\0'));
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+namespace {
+/// Rows of a 1-d dataset, read whole (nothing when it is absent).
+template <class T>
+std::vector<T> read_rows(hid_t f, const std::string& name, hid_t type) {
+  hid_t ds;
+  H5E_BEGIN_TRY { ds = H5Dopen2(f, name.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  if (ds < 0) return {};
+  hid_t space = H5Dget_space(ds);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, nullptr);
+  std::vector<T> out(n);
+  if (n > 0) H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+  H5Sclose(space);
+  H5Dclose(ds);
+  return out;
+}
+}  // namespace
+
+std::map<std::string, std::int64_t> VariantLog::rows() const {
+  std::map<std::string, std::int64_t> out;
+  for (auto& s : curves_) out["curves/" + s.name] = s.rows;
+  for (auto& s : evals_) out["eval/" + s.name] = s.rows;
+  for (auto& t : tensors_) out[t.spec.path] = t.rows;
+  return out;
+}
+
+double VariantLog::carry_over(const std::string& old_log, std::int64_t upto_step, const std::map<std::string, std::int64_t>& rows) {
+  hid_t f = open_for_read(old_log);
+  double wall = 0.0;
+  auto count = [&](const std::string& path) {
+    auto it = rows.find(path);
+    return it == rows.end() ? std::int64_t{0} : it->second;
+  };
+  auto keep = [&](Series& s, const std::string& path) {
+    auto records = read_rows<CurveRecord>(f, path, record_type_);
+    for (std::int64_t i = 0; i < std::min<std::int64_t>(count(path), static_cast<std::int64_t>(records.size())); ++i) {
+      s.pending.push_back(records[static_cast<size_t>(i)]);
+      wall = std::max(wall, records[static_cast<size_t>(i)].wall);
+    }
+    write_pending(s);
+  };
+  for (auto& s : curves_) keep(s, "curves/" + s.name);
+  for (auto& s : evals_) keep(s, "eval/" + s.name);
+  for (int id = 0; id < static_cast<int>(tensors_.size()); ++id) {
+    const TensorSpec spec = tensors_[static_cast<size_t>(id)].spec;
+    auto steps = read_rows<std::int64_t>(f, spec.path + "_step", H5T_NATIVE_INT64);
+    hid_t ds;
+    H5E_BEGIN_TRY { ds = H5Dopen2(f, spec.path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+    if (ds < 0) continue;
+    std::size_t per = 1;
+    for (auto d : spec.shape) per *= static_cast<std::size_t>(d);
+    hid_t fspace = H5Dget_space(ds);
+    std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(fspace)));
+    H5Sget_simple_extent_dims(fspace, dims.data(), nullptr);
+    std::vector<float> row(per);
+    const auto n = static_cast<std::size_t>(count(spec.path));
+    for (std::size_t i = 0; i < steps.size() && i < n && !dims.empty() && i < dims[0]; ++i) {
+      std::vector<hsize_t> start(dims.size(), 0), count = dims;
+      start[0] = i;
+      count[0] = 1;
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+      hid_t mspace = H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr);
+      H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, row.data());
+      H5Sclose(mspace);
+      append_tensor(id, steps[i], row.data(), row.size());
+    }
+    H5Sclose(fspace);
+    H5Dclose(ds);
+  }
+  hid_t ctype = checkpoint_type();
+  for (auto& c : read_rows<CheckpointRow>(f, "checkpoints", ctype))
+    if (c.step <= upto_step) append_checkpoint(c.step, std::string(c.file, strnlen(c.file, sizeof c.file)),
+                                               std::string(c.sha256, strnlen(c.sha256, sizeof c.sha256)));
+  H5Tclose(ctype);
+  H5Fclose(f);
+  flush();
+  return wall;
 }
 
 std::string read_string(const std::string& file, const std::string& dataset) {

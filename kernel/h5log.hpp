@@ -62,6 +62,14 @@ class VariantLog {
   void close();
   const std::string& path() const { return path_; }
 
+  /// Rows written so far per dataset path ("curves/train/loss", "samples/pgd", ...), after
+  /// a flush: saved in each checkpoint so a resume keeps exactly the records before it.
+  std::map<std::string, std::int64_t> rows() const;
+  /// Resuming: copies the first `rows[path]` records of each series of `old_log` (an earlier
+  /// log of this variant, possibly left by a crash) into this freshly laid-out log, and the
+  /// checkpoint rows up to `upto_step`. Returns the latest wall time kept.
+  double carry_over(const std::string& old_log, std::int64_t upto_step, const std::map<std::string, std::int64_t>& rows);
+
  private:
   struct Series {
     std::string name;
@@ -92,6 +100,9 @@ struct PluginRecord {
 struct IndexInfo {
   std::string descriptor_text, descriptor_path, resolved_json, command_line;
   int threads = 1;
+  int world_size = 1;  ///< data-parallel processes per variant
+  std::vector<std::string> overrides;  ///< key.path=value, as given
+  std::vector<std::pair<std::string, std::string>> includes;  ///< included files: path, text
   std::vector<PluginRecord> plugins;
   std::map<std::string, std::string> variants;  ///< name -> log path relative to the index's folder
 };
@@ -103,5 +114,7 @@ void write_index(const std::string& path, const IndexInfo& info);
 std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset);
 std::string read_string(const std::string& file, const std::string& dataset);
 std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr);
+/// A variant log's status ("" when the file is missing or unreadable).
+std::string read_status(const std::string& file);
 
 }  // namespace ebm::kernel

@@ -1,6 +1,8 @@
 // TOML (toml++) -> ebm::Value, keeping every value's file:line:column.
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -49,15 +51,55 @@ Value parse_toml_text(const std::string& text, const std::string& source_name) {
   }
 }
 
-Descriptor load_descriptor(const std::string& path) {
+namespace {
+
+std::string read_text(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open the descriptor (check the path)");
+  if (!in) throw ConfigError(what);
   std::stringstream ss;
   ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The file's tree with its includes merged underneath; `chain` holds the files being read.
+Value load_tree(const std::string& path, const std::string& text, std::vector<std::string>& chain, Descriptor& d) {
+  Value root = parse_toml_text(text, path);
+  const Value* inc = root.find("include");
+  if (!inc) return root;
+  if (inc->type() != Value::Type::list)
+    throw ConfigError(inc->loc().str() + ": 'include' must be an array of file names, e.g. include = [\"base.toml\"]");
+  Value merged(Table{}, root.loc());
+  for (auto& f : inc->as_list()) {
+    if (f.type() != Value::Type::string)
+      throw ConfigError(f.loc().str() + ": 'include' entries must be file names (strings), found " + f.to_string());
+    std::filesystem::path file = f.as_string();
+    if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
+    const std::string name = file.lexically_normal().string();
+    if (std::find(chain.begin(), chain.end(), name) != chain.end()) {
+      std::string cycle;
+      for (auto& c : chain) cycle += c + " -> ";
+      throw ConfigError(f.loc().str() + ": include cycle: " + cycle + name + "; remove one of these includes");
+    }
+    if (chain.size() > 32) throw ConfigError(f.loc().str() + ": includes nested more than 32 deep");
+    std::string sub = read_text(name, f.loc().str() + ": cannot open included file '" + name +
+                                          "' (paths are relative to the including file)");
+    d.includes.emplace_back(name, sub);
+    chain.push_back(name);
+    merged = deep_merge(merged, load_tree(name, sub, chain, d));
+    chain.pop_back();
+  }
+  root.as_table().erase("include");
+  return deep_merge(merged, root);
+}
+
+}  // namespace
+
+Descriptor load_descriptor(const std::string& path) {
   Descriptor d;
   d.path = path;
-  d.text = ss.str();
-  d.root = parse_toml_text(d.text, path);
+  d.text = read_text(path, path + ": cannot open the descriptor (check the path)");
+  std::vector<std::string> chain{std::filesystem::path(path).lexically_normal().string()};
+  d.root = load_tree(path, d.text, chain, d);
   return d;
 }
 

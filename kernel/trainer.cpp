@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "augment.hpp"
+#include "distributed.hpp"
 #include "eval_services.hpp"
 #include "png.hpp"
 #include "ebmlab/mode_guard.hpp"
@@ -48,6 +49,27 @@ class StepContextImpl : public StepContext {
   }
   void set_component(const std::string& name) { component_ = name; }
   std::map<std::string, double>& terms() { return terms_; }
+  void set_start(std::chrono::steady_clock::time_point start) { start_ = start; }
+  /// Data parallel: terms are held back until they are averaged over the ranks.
+  void set_deferred(bool on) {
+    deferred_ = on;
+    pending_.clear();
+  }
+  const std::vector<std::pair<std::string, double>>& pending() const { return pending_; }
+  /// Records the held-back terms with their averaged values (same order as pending()).
+  void commit(const std::vector<double>& values) {
+    auto held = std::move(pending_);
+    deferred_ = false;
+    pending_.clear();
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      const auto& key = held[i].first;
+      auto slash = key.find('/');
+      std::string caller = component_;
+      component_ = key.substr(0, slash);
+      log(key.substr(slash + 1), values[i]);
+      component_ = caller;
+    }
+  }
 
   const Batch& batch(const std::string& stream) override {
     if (evaluating_ || stream == "train" || stream == "eval") return batch_;
@@ -82,6 +104,10 @@ class StepContextImpl : public StepContext {
   void log(const std::string& term, double value) override {
     std::string key = component_ + "/" + term;
     terms_[key] = value;
+    if (deferred_) {
+      pending_.emplace_back(key, value);
+      return;
+    }
     if (!log_) return;
     auto it = ids_.find(key);
     if (it == ids_.end()) {
@@ -123,6 +149,8 @@ class StepContextImpl : public StepContext {
   std::map<std::string, double> terms_;
   std::map<std::string, int> ids_;
   EvalServices services_;
+  bool deferred_ = false;
+  std::vector<std::pair<std::string, double>> pending_;
 };
 
 Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, VariantLog* log, Progress* progress)
@@ -139,6 +167,76 @@ Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& dat
 }
 
 Trainer::~Trainer() = default;
+
+void Trainer::set_collective(Collective* c) {
+  coll_ = c && c->world() > 1 ? c : nullptr;
+  if (!coll_) return;
+  const std::int64_t bs = cfg_.data.integer("batch_size");
+  if (bs % coll_->world() != 0)
+    throw ConfigError("[data] batch_size = " + std::to_string(bs) + " cannot be split over " + std::to_string(coll_->world()) +
+                      " ranks; use a multiple of the world size");
+  for (auto& st : streams_)
+    if (st.spec.name != "train" && st.spec.batch_size % coll_->world() != 0)
+      throw ConfigError("[data.streams." + st.spec.name + "] batch_size = " + std::to_string(st.spec.batch_size) +
+                        " cannot be split over " + std::to_string(coll_->world()) + " ranks");
+  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
+  const auto rank = static_cast<std::uint64_t>(coll_->rank());
+  if (rank > 0) {
+    // Own random streams per rank: augmentation, noise, samplers, replay buffers.
+    for (auto& st : streams_)
+      st.gen = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003 + 17 * (static_cast<std::uint64_t>(st.index) + 1) + 7919 * rank);
+    torch::manual_seed(seed + 104729 * rank);
+  }
+  std::vector<at::Tensor> state;
+  for (auto& p : comps_.model->parameters()) state.push_back(p.detach());
+  for (auto& b : comps_.model->buffers()) state.push_back(b.detach());
+  coll_->broadcast(state);
+}
+
+void Trainer::set_wall_offset(double seconds) {
+  start_ = std::chrono::steady_clock::now() -
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  ctx_->set_start(start_);
+}
+
+at::Tensor Trainer::shard(const at::Tensor& idx) const {
+  if (!coll_) return idx;
+  const std::int64_t per = idx.size(0) / coll_->world();
+  return idx.slice(0, coll_->rank() * per, (coll_->rank() + 1) * per);
+}
+
+bool Trainer::stop_requested() const { return coll_ ? stop_agreed_ : g_stop_signal.load() != 0; }
+
+void Trainer::reduce_step(at::Tensor& total) {
+  auto params = comps_.model->parameters();
+  const auto& pending = ctx_->pending();
+  std::int64_t n = 0;
+  for (auto& p : params) n += p.numel();
+  // One buffer: every gradient, then the logged terms, the total loss and the stop flag.
+  at::Tensor flat = torch::zeros({n + static_cast<std::int64_t>(pending.size()) + 2}, torch::kFloat32);
+  std::int64_t at = 0;
+  for (auto& p : params) {
+    if (p.grad().defined()) flat.slice(0, at, at + p.numel()).copy_(p.grad().reshape({-1}));
+    at += p.numel();
+  }
+  auto extra = flat.accessor<float, 1>();
+  for (std::size_t i = 0; i < pending.size(); ++i) extra[n + static_cast<std::int64_t>(i)] = static_cast<float>(pending[i].second);
+  extra[flat.size(0) - 2] = static_cast<float>(total.item<double>());
+  extra[flat.size(0) - 1] = g_stop_signal.load() ? 1.0f : 0.0f;
+  coll_->allreduce_sum(flat);
+  const bool stop = flat[flat.size(0) - 1].item<float>() > 0;
+  flat.div_(static_cast<double>(coll_->world()));
+  at = 0;
+  for (auto& p : params) {
+    if (p.grad().defined()) p.mutable_grad().copy_(flat.slice(0, at, at + p.numel()).view_as(p));
+    at += p.numel();
+  }
+  std::vector<double> values;
+  for (std::size_t i = 0; i < pending.size(); ++i) values.push_back(flat[n + static_cast<std::int64_t>(i)].item<double>());
+  ctx_->commit(values);
+  total = torch::tensor(flat[flat.size(0) - 2].item<double>(), torch::kFloat64);
+  stop_agreed_ = stop;
+}
 
 Batch Trainer::prepare(Stream& s, Batch b) {
   b.x = augment(b.x, s.spec.augment, s.spec.crop_padding, data_.info.lo, data_.info.hi, s.gen);
@@ -162,7 +260,7 @@ Batch Trainer::draw(const std::string& name) {
     it->perm_epoch = epoch;
   }
   ++it->batches;
-  return prepare(*it, from.take(it->perm.slice(0, b * bs, (b + 1) * bs)));
+  return prepare(*it, from.take(shard(it->perm.slice(0, b * bs, (b + 1) * bs))));
 }
 
 at::Tensor Trainer::epoch_order(std::int64_t stream, std::int64_t epoch) const {
@@ -279,6 +377,7 @@ double Trainer::step(const Batch& batch) {
   for (auto& g : optimizer_->param_groups()) g.options().set_lr(lr);
   const std::int64_t epoch = step_in_stage_ / steps_per_epoch_;
   ctx_->begin(batch, global_step_, epoch);
+  if (coll_) ctx_->set_deferred(true);
   at::Tensor total;
   for (auto& l : comps_.stage_losses[stage_]) {
     ctx_->set_component(l.name);
@@ -287,12 +386,21 @@ double Trainer::step(const Batch& batch) {
     ctx_->log("loss", v.item<double>());
     total = total.defined() ? total + l.weight * v : l.weight * v;
   }
-  // A diverged step never reaches the weights or their average.
-  detail_ = divergence(total.item<double>());
-  if (!detail_.empty()) return total.item<double>();
-  // Zeroed here, after the losses ran, so nothing a sampler did leaks into the update.
-  optimizer_->zero_grad();
-  total.backward();
+  if (coll_) {
+    // Every rank must agree on divergence, so it is judged on the averaged values.
+    optimizer_->zero_grad();
+    total.backward();
+    reduce_step(total);
+    detail_ = divergence(total.item<double>());
+    if (!detail_.empty()) return total.item<double>();
+  } else {
+    // A diverged step never reaches the weights or their average.
+    detail_ = divergence(total.item<double>());
+    if (!detail_.empty()) return total.item<double>();
+    // Zeroed here, after the losses ran, so nothing a sampler did leaks into the update.
+    optimizer_->zero_grad();
+    total.backward();
+  }
   if (st.grad_clip > 0) torch::nn::utils::clip_grad_norm_(comps_.model->parameters(), st.grad_clip);
   optimizer_->step();
   ema_update();
@@ -339,6 +447,30 @@ at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch) 
 }
 
 std::map<std::string, double> Trainer::evaluate(const std::string& split, const std::string& weights) {
+  if (coll_) {
+    // Rank 0 evaluates the whole split; the others wait for it.
+    struct Wait {
+      Collective* c;
+      bool ok = false;
+      ~Wait() {
+        if (ok) c->barrier();
+      }
+    } wait{coll_};
+    if (coll_->rank() > 0) {
+      wait.ok = true;
+      return {};
+    }
+    Collective* c = coll_;
+    coll_ = nullptr;
+    struct Back {
+      Collective*& slot;
+      Collective* c;
+      ~Back() { slot = c; }
+    } back{coll_, c};
+    auto r = evaluate(split, weights);
+    wait.ok = true;
+    return r;
+  }
   const std::string w = weights.empty() ? cfg_.stages[stage_].eval_weights : weights;
   if (w == "ema" && ema_.empty() && !weights.empty())
     throw ConfigError("--weights ema: this checkpoint holds no weight average (set ema in the stage to keep one)");
@@ -421,48 +553,60 @@ std::string Trainer::run() {
   std::int64_t bs = cfg_.data.integer("batch_size");
   std::int64_t n = data_.train.size();
   if (n < bs) throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
-  std::int64_t flush_every = cfg_.log.integer("flush_every");
-  for (std::size_t si = 0; si < cfg_.stages.size(); ++si) {
-    begin_stage(si);
+  const std::int64_t flush_every = cfg_.log.integer("flush_every"), every = cfg_.checkpoint.integer("every");
+  const std::int64_t per_epoch = n / bs;
+  // A restored trainer continues inside the stage and epoch its checkpoint was taken in.
+  const std::size_t first = resumed_ ? stage_ : 0;
+  for (std::size_t si = first; si < cfg_.stages.size(); ++si) {
+    if (!(resumed_ && si == first)) begin_stage(si);
     const StageSpec& st = cfg_.stages[si];
+    if (step_in_stage_ >= stage_steps_) continue;  // restored at the end of this stage
     progress_->start_stage(cfg_.name, st.name, stage_steps_);
-    std::int64_t per_epoch = n / bs;
-    for (std::int64_t epoch = 0; step_in_stage_ < stage_steps_; ++epoch) {
-      // Stage si's epochs are "stream" index -1 - si of the epoch orders.
-      auto perm = epoch_order(-1 - static_cast<std::int64_t>(si), epoch);
-      for (std::int64_t b = 0; b < per_epoch && step_in_stage_ < stage_steps_; ++b) {
-        if (g_stop_signal.load()) {
-          progress_->finish_stage();
-          return "interrupted";
-        }
-        auto idx = perm.slice(0, b * bs, (b + 1) * bs);
-        double loss = step(prepare(streams_.front(), data_.train.take(idx)));
-        progress_->update(step_in_stage_, loss);
-        if (!detail_.empty()) {
-          progress_->finish_stage();
-          progress_->message(cfg_.name + ": diverged: " + detail_);
-          if (log_) log_->flush();
-          return "diverged";
-        }
-        last_finite_loss_ = loss;
-        last_finite_ = ctx_->terms();
-        if (log_ && global_step_ % flush_every == 0) log_->flush();
-        if (st.eval_every > 0 && step_in_stage_ % st.eval_every == 0) after_validation(evaluate("val"));
-        const std::int64_t every = cfg_.checkpoint.integer("every");
-        if (every > 0 && global_step_ % every == 0 && step_in_stage_ < stage_steps_)
-          save_checkpoint("ckpt-" + std::to_string(global_step_) + ".h5");
+    at::Tensor perm;
+    std::int64_t perm_epoch = -1;
+    while (step_in_stage_ < stage_steps_) {
+      const std::int64_t epoch = step_in_stage_ / per_epoch, b = step_in_stage_ % per_epoch;
+      if (perm_epoch != epoch) {
+        // Stage si's epochs are "stream" index -1 - si of the epoch orders.
+        perm = epoch_order(-1 - static_cast<std::int64_t>(si), epoch);
+        perm_epoch = epoch;
       }
-      if (st.eval_every == 0) {
+      if (stop_requested()) {
+        progress_->finish_stage();
+        // Everything so far is kept: `ebmlab run --resume` continues from here.
+        save_checkpoint("ckpt-" + std::to_string(global_step_) + ".h5");
+        return "interrupted";
+      }
+      auto idx = shard(perm.slice(0, b * bs, (b + 1) * bs));
+      double loss = step(prepare(streams_.front(), data_.train.take(idx)));
+      progress_->update(step_in_stage_, loss);
+      if (!detail_.empty()) {
+        progress_->finish_stage();
+        progress_->message(cfg_.name + ": diverged: " + detail_);
+        if (log_) log_->flush();
+        return "diverged";
+      }
+      last_finite_loss_ = loss;
+      last_finite_ = ctx_->terms();
+      if (log_ && global_step_ % flush_every == 0) log_->flush();
+      if (st.eval_every > 0 && step_in_stage_ % st.eval_every == 0) after_validation(evaluate("val"));
+      const bool epoch_end = step_in_stage_ % per_epoch == 0 || step_in_stage_ == stage_steps_;
+      if (st.eval_every == 0 && epoch_end) {
         auto r = evaluate("val");
         after_validation(r);
-        if (!r.empty()) progress_->message(cfg_.name + "/" + st.name + " epoch " + std::to_string(epoch) + " val:" + summary(r));
+        if (!r.empty())
+          progress_->message(cfg_.name + "/" + st.name + " epoch " + std::to_string((step_in_stage_ - 1) / per_epoch) +
+                             " val:" + summary(r));
       }
+      // Taken after the step's evaluations, so a resumed run repeats none and misses none.
+      if (every > 0 && global_step_ % every == 0 && step_in_stage_ < stage_steps_)
+        save_checkpoint("ckpt-" + std::to_string(global_step_) + ".h5");
     }
     save_checkpoint("ckpt-" + std::to_string(global_step_) + ".h5");
     progress_->finish_stage();
   }
   auto test = evaluate("test");
-  progress_->message(cfg_.name + " test:" + summary(test));
+  if (!test.empty()) progress_->message(cfg_.name + " test:" + summary(test));
   return "completed";
 }
 

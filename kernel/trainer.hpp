@@ -29,6 +29,7 @@ void configure_allocator();
 
 class StepContextImpl;
 class EvalServices;
+class Collective;
 
 class Trainer {
  public:
@@ -73,6 +74,13 @@ class Trainer {
                            const std::vector<std::string>& sampler_state);
   /// Enables checkpoint files in `dir` ([checkpoint] section decides when).
   void set_checkpoint_dir(const std::string& dir) { checkpoint_dir_ = dir; }
+  /// Data parallel: this trainer is one rank. It takes its share of each global batch,
+  /// averages gradients and logged terms over the ranks in one all-reduce per step, draws
+  /// from its own random streams (rank 0 keeps the single-process ones), and only rank 0
+  /// evaluates. Call before run(); rank 0's weights are broadcast to all.
+  void set_collective(Collective* c);
+  /// Resuming: wall times continue from `seconds` (the last one the log kept).
+  void set_wall_offset(double seconds);
 
  private:
   struct Stream {
@@ -95,6 +103,11 @@ class Trainer {
   void keep_samples();
   double learning_rate(std::int64_t step_in_stage, std::int64_t stage_steps) const;
   void log_curve(const std::string& name, double value);
+  /// Averages the gradients and the step's logged terms over the ranks (one all-reduce).
+  void reduce_step(at::Tensor& total);
+  bool stop_requested() const;
+  /// The rows of a batch this rank trains on.
+  at::Tensor shard(const at::Tensor& idx) const;
 
   const VariantConfig& cfg_;
   Components& comps_;
@@ -118,6 +131,9 @@ class Trainer {
   double last_finite_loss_ = 0.0;
   std::map<std::string, at::Tensor> last_tensors_;
   bool last_used_ema_ = false;
+  Collective* coll_ = nullptr;
+  bool stop_agreed_ = false;  ///< data parallel: some rank was asked to stop
+  bool resumed_ = false;      ///< restore() ran: run() continues from the restored step
 };
 
 }  // namespace ebm::kernel

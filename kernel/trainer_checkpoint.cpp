@@ -1,4 +1,5 @@
 // The trainer's checkpoints: capture and restore its whole state, and the file cadence.
+#include <algorithm>
 #include <filesystem>
 #include <torch/torch.h>
 
@@ -34,6 +35,10 @@ CheckpointData Trainer::snapshot() const {
   }
   for (auto& t : ema_) d.ema.push_back(t.clone());
   for (auto& [name, s] : comps_.samplers) d.components[name] = s->state();
+  // The trainer's own running state (a name no plugin instance can take: it has a dot).
+  d.components["kernel.trainer"] = StateDict{{"best", torch::tensor(best_, torch::kFloat64)},
+                                             {"have_best", torch::tensor(have_best_ ? 1 : 0, torch::kInt64)},
+                                             {"last_finite_loss", torch::tensor(last_finite_loss_, torch::kFloat64)}};
   for (auto& stage : comps_.stage_losses)
     for (auto& l : stage) d.components[l.name] = l.object->state();
   d.rng["torch"] = at::detail::getDefaultCPUGenerator().get_state();
@@ -118,13 +123,48 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
   }
   step_in_stage_ = d.step_in_stage;
   global_step_ = d.step;
+  if (auto it = d.components.find("kernel.trainer"); it != d.components.end()) {
+    auto get = [&](const char* k) { return it->second.count(k) ? it->second.at(k) : at::Tensor(); };
+    if (auto t = get("best"); t.defined()) best_ = t.item<double>();
+    if (auto t = get("have_best"); t.defined()) have_best_ = t.item<std::int64_t>() != 0;
+    if (auto t = get("last_finite_loss"); t.defined()) last_finite_loss_ = t.item<double>();
+  }
+  // Periodic files already on disk take part in the `keep` rotation again.
+  periodic_.clear();
+  namespace fs = std::filesystem;
+  if (!checkpoint_dir_.empty() && fs::is_directory(checkpoint_dir_)) {
+    std::vector<std::pair<std::int64_t, std::string>> found;
+    for (auto& e : fs::directory_iterator(checkpoint_dir_)) {
+      const std::string f = e.path().filename().string();
+      if (f.rfind("ckpt-", 0) != 0 || f == "ckpt-best.h5" || e.path().extension() != ".h5") continue;
+      try {
+        found.emplace_back(std::stoll(f.substr(5)), e.path().string());
+      } catch (...) {}
+    }
+    std::sort(found.begin(), found.end());
+    for (auto& [step, path] : found)
+      if (step <= global_step_) periodic_.push_back(path);
+  }
+  resumed_ = true;
 }
 
 void Trainer::save_checkpoint(const std::string& file) {
   if (checkpoint_dir_.empty() || !cfg_.checkpoint.boolean("enabled")) return;
   namespace fs = std::filesystem;
   const std::string path = (fs::path(checkpoint_dir_) / file).string();
-  const std::string sha = write_checkpoint(path, snapshot());
+  // Every record up to this step reaches the log before the checkpoint exists, so a resume
+  // from it finds them all.
+  CheckpointData d = snapshot();
+  if (log_) {
+    log_->flush();
+    // Dataset paths as counter names: '/' would make HDF5 groups, so it is written '|'.
+    for (auto& [series, n] : log_->rows()) {
+      std::string key = series;
+      std::replace(key.begin(), key.end(), '/', '|');
+      d.counters["log_rows:" + key] = n;
+    }
+  }
+  const std::string sha = write_checkpoint(path, d);
   if (log_) log_->append_checkpoint(global_step_, (fs::path(checkpoint_dir_).filename() / file).string(), sha);
   if (file == "ckpt-best.h5") return;
   if (std::find(periodic_.begin(), periodic_.end(), path) == periodic_.end()) periodic_.push_back(path);

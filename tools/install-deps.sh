@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   # tensors and autograd; OpenMP BLAS so it does not oversubscribe next to LibTorch
   libtorch-dev libopenblas0-openmp
+  # data parallel: the c10d Gloo headers LibTorch needs
+  libgloo-dev
   # Boost 1.81: DLL (header-only, needs filesystem), program_options, JSON
   libboost1.81-dev libboost-filesystem1.81-dev libboost-program-options1.81-dev
   libboost-json1.81-dev

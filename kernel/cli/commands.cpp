@@ -1,6 +1,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -25,13 +26,10 @@ namespace ebm::cli {
 
 using namespace ebm::kernel;
 
-namespace {
-
-// Validates every variant; collects all problems before failing.
-std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& registry) {
+std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& registry, const std::vector<Override>& overrides) {
   std::vector<VariantConfig> out;
   std::string problems;
-  const std::vector<Variant> variants = expand(d);
+  const std::vector<Variant> variants = expand(d, overrides);
   for (auto& v : variants) {
     try {
       out.push_back(resolve(v, registry));
@@ -44,130 +42,67 @@ std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& reg
   return out;
 }
 
-std::string output_path(const VariantConfig& cfg) {
-  if (cfg.experiment.has("output")) return cfg.experiment.string("output");
-  return "runs/" + cfg.experiment.string("name") + ".h5";
+/// `--only a*,b`: the variants whose names match one of the globs.
+std::vector<VariantConfig> select_variants(std::vector<VariantConfig> all, const std::string& only) {
+  if (only.empty()) return all;
+  std::vector<std::string> globs;
+  std::size_t start = 0;
+  while (start <= only.size()) {
+    auto comma = only.find(',', start);
+    globs.push_back(only.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  std::vector<VariantConfig> out;
+  for (auto& c : all)
+    for (auto& g : globs)
+      if (fnmatch(g.c_str(), c.name.c_str(), 0) == 0) {
+        out.push_back(c);
+        break;
+      }
+  if (out.empty()) {
+    std::string names;
+    for (auto& c : all) names += (names.empty() ? "" : ", ") + c.name;
+    throw ConfigError("--only " + only + ": no variant matches (variants: " + names + ")");
+  }
+  return out;
 }
 
-extern "C" void on_signal(int sig) { g_stop_signal.store(sig); }
-
-}  // namespace
-
-int run_command(const std::vector<std::string>& args, const std::string& command_line) {
-  po::options_description opts("ebmlab run FILE [options]\n\nValidates FILE, then trains and evaluates each variant, "
-                               "writing the index file (experiment.output, default runs/<name>.h5) and one log per "
-                               "variant beside it (runs/<name>/<variant>.h5).\n\noptions");
-  opts.add_options()("help,h", "this text")("file", po::value<std::string>(), "experiment descriptor (TOML)")(
-      "threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)")(
-      "overwrite", "replace existing output files")("quiet,q", "no progress output");
-  auto vm = parse_options(args, opts, "file");
-  if (vm.count("help")) {
-    std::cout << opts << "\nexit codes: 0 every variant completed or diverged, 1 a variant failed, 2 bad input, "
-                         "3 plugin load failure, 130/143 interrupted\n";
-    return 0;
+void check_resumable(const std::string& index, const std::vector<VariantConfig>& configs) {
+  if (!fs::exists(index)) return;
+  json::object recorded = json::parse(read_string(index, "resolved")).as_object();
+  for (auto& c : configs) {
+    auto it = recorded.find(c.name);
+    if (it == recorded.end()) continue;
+    if (json::serialize(it->value()) != json::serialize(to_json(c.resolved)))
+      throw ConfigError(index + ": variant '" + c.name + "' was run with a different configuration than the descriptor "
+                        "and overrides give now; --resume needs the same ones (or pass --overwrite to start over)");
   }
-  if (!vm.count("file")) throw ConfigError("missing the descriptor: ebmlab run FILE (see ebmlab run --help)");
-  const std::string file = vm["file"].as<std::string>();
-  int threads = vm["threads"].as<int>();
-  if (threads < 0) throw ConfigError("--threads " + std::to_string(threads) + ": expected 0 (all cores) or a positive count");
-  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-
-  Registry registry;
-  registry.load_default_path();
-  for (auto& w : registry.warnings()) std::cerr << "ebmlab run: warning: " << w << "\n";
-  Descriptor d = load_descriptor(file);
-  auto configs = validate_all(d, registry);
-
-  const std::string index = output_path(configs.front());
-  const fs::path log_dir = fs::path(index).replace_extension("");
-  if (!vm.count("overwrite") && (fs::exists(index) || fs::exists(log_dir)))
-    throw ConfigError(index + ": output exists; pass --overwrite to replace it (or set experiment.output)");
-
-  torch::set_num_threads(threads);
-  // Data are loaded (and checked) before anything is written.
-  // Variants with identical [data] tables share one loaded data set.
-  std::map<std::string, Dataset> datasets;
-  std::vector<const Dataset*> data_of;
-  for (auto& cfg : configs) {
-    auto key = json::serialize(to_json(Value(cfg.data.values())));
-    auto it = datasets.find(key);
-    if (it == datasets.end())
-      it = datasets.emplace(key, load_dataset(cfg.data, static_cast<std::uint64_t>(cfg.experiment.integer("seed")))).first;
-    data_of.push_back(&it->second);
-  }
-
-  if (vm.count("overwrite")) {
-    fs::remove(index);
-    fs::remove_all(log_dir);
-  }
-  IndexInfo info;
-  info.descriptor_text = d.text;
-  info.descriptor_path = fs::absolute(file).string();
-  info.command_line = command_line;
-  info.threads = threads;
-  json::object resolved;
-  for (auto& cfg : configs) {
-    resolved[cfg.name] = to_json(cfg.resolved);
-    info.variants[cfg.name] = (log_dir.filename() / (cfg.name + ".h5")).string();
-  }
-  info.resolved_json = json::serialize(resolved);
-  for (auto& lib : registry.libraries()) info.plugins.push_back({lib->path, lib->sha256, lib->fingerprint, lib->compiler});
-  write_index(index, info);
-
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  bool quiet = vm.count("quiet") > 0;
-  Progress progress(isatty(STDERR_FILENO) != 0, configs.front().log.real("progress_every"), quiet);
-  int exit_code = 0;
-  for (std::size_t vi = 0; vi < configs.size(); ++vi) {
-    const VariantConfig& cfg = configs[vi];
-    const Dataset& data = *data_of[vi];
-    torch::manual_seed(static_cast<std::uint64_t>(cfg.experiment.integer("seed")));
-    std::string log_path = (log_dir / (cfg.name + ".h5")).string();
-    std::unique_ptr<VariantLog> log;
-    try {
-      Components comps = build_components(cfg, registry, data.info);
-      log = std::make_unique<VariantLog>(log_path, cfg.name, json::serialize(to_json(cfg.resolved)), log_layout(comps));
-      Trainer trainer(cfg, comps, data, log.get(), &progress);
-      trainer.set_checkpoint_dir((log_dir / cfg.name).string());
-      std::string status = trainer.run();
-      log->set_status(status, trainer.detail());
-      log->close();
-      if (status == "interrupted") {
-        progress.message("ebmlab run: interrupted; " + log_path + " marked interrupted");
-        return g_stop_signal.load() == SIGTERM ? 143 : 130;
-      }
-      progress.message(cfg.name + ": " + status + " -> " + log_path);
-    } catch (const std::exception& e) {
-      // The index already links this log: leave one that says "failed", never a dangling link.
-      try {
-        if (!log) log = std::make_unique<VariantLog>(log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
-        log->set_status("failed", e.what());
-        log->close();
-      } catch (...) {}
-      std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << e.what() << "\n";
-      exit_code = 1;
-    }
-  }
-  if (!quiet) std::cerr << "ebmlab run: wrote " << index << "\n";
-  return exit_code;
 }
 
 int validate_command(const std::vector<std::string>& args) {
-  po::options_description opts("ebmlab validate FILE [options]\n\nChecks FILE against the kernel's sections and every "
-                               "plugin's schema, expanding its variants; writes nothing.\n\noptions");
-  opts.add_options()("help,h", "this text")("file", po::value<std::string>(), "experiment descriptor (TOML)")(
-      "json", "print the resolved configuration (defaults filled in) as JSON");
-  auto vm = parse_options(args, opts, "file");
+  po::options_description opts("ebmlab validate FILE [key.path=value ...] [options]\n\nChecks FILE against the kernel's "
+                               "sections and every plugin's schema, expanding its includes, variants, sweep and the "
+                               "overrides given; writes nothing.\n\noptions");
+  opts.add_options()("help,h", "this text")("json", "print the resolved configuration (defaults filled in) as JSON")(
+      "only", po::value<std::string>(), "only the variants matching these shell globs (comma-separated)");
+  po::options_description hidden, all;
+  hidden.add_options()("args", po::value<std::vector<std::string>>(), "FILE then key.path=value overrides");
+  all.add(opts).add(hidden);
+  auto vm = parse_options(args, all, "args", -1);
   if (vm.count("help")) {
     std::cout << opts << "\nexit codes: 0 valid, 2 invalid (every problem is listed with file:line:column), 3 plugin load failure\n";
     return 0;
   }
-  if (!vm.count("file")) throw ConfigError("missing the descriptor: ebmlab validate FILE");
+  auto positional = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (positional.empty()) throw ConfigError("missing the descriptor: ebmlab validate FILE [key.path=value ...]");
+  std::vector<Override> overrides;
+  for (std::size_t i = 1; i < positional.size(); ++i) overrides.push_back(parse_override(positional[i]));
   Registry registry;
   registry.load_default_path();
-  auto file = vm["file"].as<std::string>();
-  auto configs = validate_all(load_descriptor(file), registry);
+  auto file = positional.front();
+  auto configs = validate_all(load_descriptor(file), registry, overrides);
+  if (vm.count("only")) configs = select_variants(configs, vm["only"].as<std::string>());
   if (vm.count("json")) {
     json::object o;
     for (auto& c : configs) o[c.name] = to_json(c.resolved);

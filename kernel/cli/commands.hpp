@@ -4,7 +4,23 @@
 #include <string>
 #include <vector>
 
+namespace ebm::kernel {
+struct Descriptor;
+struct Override;
+struct VariantConfig;
+class Registry;
+}  // namespace ebm::kernel
+
 namespace ebm::cli {
+
+/// Expands (variants, sweep, overrides) and validates every variant, collecting all
+/// problems, each under its variant's name, before failing.
+std::vector<kernel::VariantConfig> validate_all(const kernel::Descriptor& d, const kernel::Registry& registry,
+                                                const std::vector<kernel::Override>& overrides);
+/// `--only a*,b`: the variants whose names match one of the shell globs (ConfigError when none).
+std::vector<kernel::VariantConfig> select_variants(std::vector<kernel::VariantConfig> all, const std::string& only);
+/// --resume: every variant the index already records must resolve to the same configuration.
+void check_resumable(const std::string& index, const std::vector<kernel::VariantConfig>& configs);
 
 int run_command(const std::vector<std::string>& args, const std::string& command_line);
 int validate_command(const std::vector<std::string>& args);

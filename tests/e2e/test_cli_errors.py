@@ -59,7 +59,7 @@ def existing_output_needs_overwrite(d):
     index = os.path.join(d, "runs", "toy.h5")
     before = open(index, "rb").read()
     r = run(A.ebmlab, "run", good, cwd=d)
-    expect(r.returncode == 2 and "output exists; pass --overwrite" in r.stderr, r.stderr)
+    expect(r.returncode == 2 and "output exists" in r.stderr and "--overwrite" in r.stderr, r.stderr)
     expect(open(index, "rb").read() == before, "existing output was modified")
     r = run(A.ebmlab, "run", good, "--quiet", "--overwrite", cwd=d)
     expect(r.returncode == 0, r.stderr)

@@ -2,6 +2,9 @@
 // with file:line:column, and variants expand into plain, separately validated configs.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include "descriptor.hpp"
@@ -31,7 +34,7 @@ plugin = "accuracy"
 )";
 
 std::string resolve_error(const std::string& text) {
-  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml")};
+  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml"), {}};
   return test::error_of<SchemaError>([&] { resolve(expand(d).at(0), test::registry()); });
 }
 
@@ -44,7 +47,7 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 }  // namespace
 
 TEST_CASE("descriptor: a valid descriptor resolves with defaults filled in") {
-  Descriptor d{"d.toml", kValid, parse_toml_text(kValid, "d.toml")};
+  Descriptor d{"d.toml", kValid, parse_toml_text(kValid, "d.toml"), {}};
   auto variants = expand(d);
   REQUIRE(variants.size() == 1);
   CHECK(variants[0].name == "main");
@@ -106,14 +109,81 @@ hidden = [64, 64]
 [variants.broken.data]
 batch_size = "large"
 )";
-  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml")};
+  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml"), {}};
   auto variants = expand(d);
-  REQUIRE(variants.size() == 2);
-  CHECK(variants[0].name == "broken");
-  CHECK(variants[1].name == "wide");
-  VariantConfig wide = resolve(variants[1], test::registry());
+  REQUIRE(variants.size() == 2);  // in file order
+  CHECK(variants[0].name == "wide");
+  CHECK(variants[1].name == "broken");
+  VariantConfig wide = resolve(variants[0], test::registry());
   CHECK(wide.backbone.plugin == "mlp");  // kept from the base: tables merge
   CHECK(wide.backbone.params.integers("hidden") == std::vector<std::int64_t>{64, 64});
-  auto msg = test::error_of<SchemaError>([&] { resolve(variants[0], test::registry()); });
+  auto msg = test::error_of<SchemaError>([&] { resolve(variants[1], test::registry()); });
   CHECK(msg == "d.toml:21:14: 'data.batch_size': expected integer in [1, 65536], found string \"large\"");
+}
+
+TEST_CASE("descriptor: a sweep crosses every variant; zipped keys move together; names are stable") {
+  std::string text = kValid + R"(
+[variants.a]
+[variants.b.model.backbone]
+hidden = [8]
+
+[sweep]
+"model.norm.plugin" = ["none", "group"]
+seeds = [0, 1]
+
+[sweep.zip]
+"stage.0.steps" = [5, 7]
+"stage.0.optimizer.lr" = [0.1, 0.05]
+)";
+  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml"), {}};
+  auto variants = expand(d);
+  REQUIRE(variants.size() == 16);
+  CHECK(variants[0].name == "a-norm=none-seed=0-steps=5-lr=0.1");
+  CHECK(variants[1].name == "a-norm=none-seed=0-steps=7-lr=0.05");
+  CHECK(variants[15].name == "b-norm=group-seed=1-steps=7-lr=0.05");
+  VariantConfig last = resolve(variants[15], test::registry());
+  CHECK(last.norm.plugin == "group");
+  CHECK(last.experiment.integer("seed") == 1);
+  CHECK(last.stages[0].steps == 7);
+  CHECK(last.stages[0].optimizer.real("lr") == 0.05);
+  CHECK(last.backbone.params.integers("hidden") == std::vector<std::int64_t>{8});
+}
+
+TEST_CASE("descriptor: overrides are typed like the file and errors name them") {
+  Descriptor d{"d.toml", kValid, parse_toml_text(kValid, "d.toml"), {}};
+  auto v = expand(d, {parse_override("stage.0.steps=9"), parse_override("model.norm.plugin=group"),
+                      parse_override("data.subset=32")});
+  VariantConfig c = resolve(v.at(0), test::registry());
+  CHECK(c.stages[0].steps == 9);
+  CHECK(c.norm.plugin == "group");
+  CHECK(c.data.integer("subset") == 32);
+  auto bad = expand(d, {parse_override("data.batch_size=big")});
+  auto msg = test::error_of<SchemaError>([&] { resolve(bad.at(0), test::registry()); });
+  CHECK(msg == "override 'data.batch_size=big': 'data.batch_size': expected integer in [1, 65536], found string \"big\"");
+  CHECK(test::error_of<ConfigError>([&] { expand(d, {parse_override("stage.2.steps=1")}); }) ==
+        "override 'stage.2.steps=1': 'stage' has 1 entries; index 2 is out of range (the first is 0)");
+  CHECK(test::error_of<ConfigError>([] { parse_override("stage.0.steps"); }).find("expected key.path=value") != std::string::npos);
+  CHECK(test::error_of<ConfigError>([&] { expand(d, {parse_override("experiment.name.x=1")}); }).find("not a table") != std::string::npos);
+}
+
+TEST_CASE("descriptor: includes merge underneath, nest, and cycles are named") {
+  auto dir = std::filesystem::temp_directory_path() / ("ebmlab_inc_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "sub");
+  auto put = [&](const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; };
+  put("base.toml", kValid);
+  put("sub/mid.toml", "include = [\"../base.toml\"]\n[data]\nbatch_size = 16\n");
+  put("top.toml", "include = [\"sub/mid.toml\"]\n[data]\nsubset = 8\n");
+  Descriptor d = load_descriptor((dir / "top.toml").string());
+  CHECK(d.includes.size() == 2);
+  VariantConfig c = resolve(expand(d).at(0), test::registry());
+  CHECK(c.data.integer("batch_size") == 16);
+  CHECK(c.data.integer("subset") == 8);
+  CHECK(c.backbone.plugin == "mlp");
+  put("a.toml", "include = [\"b.toml\"]\n");
+  put("b.toml", "include = [\"a.toml\"]\n");
+  auto msg = test::error_of<ConfigError>([&] { load_descriptor((dir / "a.toml").string()); });
+  CHECK(msg.find("include cycle") != std::string::npos);
+  CHECK(msg.find("a.toml -> ") != std::string::npos);
+  CHECK(msg.find("b.toml") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }

@@ -1,0 +1,467 @@
+// `ebmlab run`: expand, validate, then train every variant — in this process, in worker
+// processes (--jobs), or data parallel over c10d Gloo (--nproc, or RANK/WORLD_SIZE set).
+#include "commands.hpp"
+#include "options.hpp"
+
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+#include <torch/torch.h>
+
+#include "../checkpoint.hpp"
+#include "../components.hpp"
+#include "../distributed.hpp"
+#include "../json.hpp"
+#include "../registry.hpp"
+#include "../trainer.hpp"
+
+extern char** environ;
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace ebm::cli {
+
+using namespace ebm::kernel;
+
+namespace {
+
+extern "C" void on_signal(int sig) { g_stop_signal.store(sig); }
+
+std::string output_path(const VariantConfig& cfg) {
+  if (cfg.experiment.has("output")) return cfg.experiment.string("output");
+  return "runs/" + cfg.experiment.string("name") + ".h5";
+}
+
+/// The latest periodic checkpoint of a variant that reads back whole (none: step -1).
+std::pair<std::int64_t, std::string> latest_checkpoint(const fs::path& dir) {
+  std::vector<std::pair<std::int64_t, std::string>> found;
+  if (fs::is_directory(dir))
+    for (auto& e : fs::directory_iterator(dir)) {
+      const std::string f = e.path().filename().string();
+      if (f.rfind("ckpt-", 0) != 0 || e.path().extension() != ".h5" || f == "ckpt-best.h5") continue;
+      try {
+        found.emplace_back(std::stoll(f.substr(5)), e.path().string());
+      } catch (...) {}
+    }
+  std::sort(found.rbegin(), found.rend());
+  for (auto& [step, path] : found) {
+    try {
+      read_checkpoint(path);
+      return {step, path};
+    } catch (const Error& e) {
+      std::cerr << "ebmlab run: warning: skipping unreadable checkpoint " << path << ": " << e.what() << "\n";
+    }
+  }
+  return {-1, ""};
+}
+
+/// What to do with one variant when resuming.
+struct Plan {
+  const VariantConfig* cfg = nullptr;
+  std::string log_path, ckpt_dir;
+  bool skip = false;            ///< completed or diverged before
+  std::int64_t from_step = -1;  ///< continue from this checkpoint (-1: from the start)
+  std::string checkpoint;
+};
+
+/// Trains one variant in this process; returns 0 (completed/diverged), 1 (failed), 130/143.
+int run_variant(const Plan& plan, const Dataset& data, const Registry& registry, Progress& progress, Collective* coll) {
+  const VariantConfig& cfg = *plan.cfg;
+  const bool writer = !coll || coll->rank() == 0;
+  torch::manual_seed(static_cast<std::uint64_t>(cfg.experiment.integer("seed")));
+  std::unique_ptr<VariantLog> log;
+  const std::string old_log = plan.log_path + ".resume-old";
+  try {
+    Components comps = build_components(cfg, registry, data.info);
+    double wall = 0.0;
+    if (writer) {
+      // The earlier log is moved aside first, so a crash while resuming can resume again.
+      if (plan.from_step >= 0 && !fs::exists(old_log) && fs::exists(plan.log_path)) fs::rename(plan.log_path, old_log);
+      log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), log_layout(comps));
+      if (plan.from_step >= 0 && fs::exists(old_log)) {
+        std::map<std::string, std::int64_t> rows;
+        for (auto& [k, v] : read_checkpoint(plan.checkpoint).counters)
+          if (k.rfind("log_rows:", 0) == 0) {
+            std::string series = k.substr(9);
+            std::replace(series.begin(), series.end(), '|', '/');
+            rows[series] = v;
+          }
+        wall = log->carry_over(old_log, plan.from_step, rows);
+      }
+    }
+    Trainer trainer(cfg, comps, data, log.get(), &progress);
+    if (writer) trainer.set_checkpoint_dir(plan.ckpt_dir);
+    if (plan.from_step >= 0) {
+      trainer.restore(read_checkpoint(plan.checkpoint), plan.checkpoint);
+      trainer.set_wall_offset(wall);
+      progress.message(cfg.name + ": resuming from step " + std::to_string(plan.from_step) + " (" + plan.checkpoint + ")");
+    }
+    trainer.set_collective(coll);
+    if (writer && fs::exists(old_log)) fs::remove(old_log);
+    std::string status = trainer.run();
+    if (log) {
+      log->set_status(status, trainer.detail());
+      log->close();
+    }
+    if (status == "interrupted") {
+      if (writer) progress.message("ebmlab run: interrupted; " + plan.log_path + " marked interrupted (continue with --resume)");
+      return g_stop_signal.load() == SIGTERM ? 143 : 130;
+    }
+    if (writer) progress.message(cfg.name + ": " + status + " -> " + plan.log_path);
+    return 0;
+  } catch (const std::exception& e) {
+    if (writer && !fs::exists(old_log)) {
+      // The index already links this log: leave one that says "failed", never a dangling link.
+      try {
+        if (!log) log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
+        log->set_status("failed", e.what());
+        log->close();
+      } catch (...) {}
+    }
+    std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+pid_t spawn_self(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    bool replaced = false;
+    for (auto& x : extra_env)
+      if (kv.compare(0, x.find('=') + 1, x, 0, x.find('=') + 1) == 0) replaced = true;
+    if (!replaced) env_store.push_back(kv);
+  }
+  for (auto& x : extra_env) env_store.push_back(x);
+  std::vector<char*> argv, envp;
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  argv.push_back(self.data());
+  std::vector<std::string> a = args;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  for (auto& s : env_store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  // posix_spawn, not fork: LibTorch's OpenMP runtime is not fork-safe.
+  int rc = posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), envp.data());
+  if (rc != 0) throw RunError("cannot start a worker process (" + self + "): " + std::strerror(rc));
+  return pid;
+}
+
+/// Waits for any child; retries on signals, forwarding a stop request once.
+std::pair<pid_t, int> wait_child(const std::vector<pid_t>& running, bool& forwarded) {
+  while (true) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid > 0) return {pid, status};
+    if (errno != EINTR) return {-1, 0};
+    if (g_stop_signal.load() && !forwarded) {
+      for (pid_t p : running) kill(p, g_stop_signal.load());
+      forwarded = true;
+    }
+  }
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+/// Local data parallel: N ranks of this very command line, with the torchrun variables.
+int launch_ranks(const std::vector<std::string>& args, int nproc, int timeout_s, const std::string& command_line) {
+  // A free port for rank 0's TCPStore: bind to port 0 and read what the kernel chose.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw RunError("--nproc: cannot find a free local port for the rendezvous");
+  const int port = ntohs(addr.sin_port);
+  close(fd);
+  std::vector<pid_t> ranks;
+  for (int r = 0; r < nproc; ++r)
+    ranks.push_back(spawn_self(args, {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(nproc),
+                                      "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port),
+                                      "EBMLAB_LAUNCH_COMMAND=" + command_line}));
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  int code = 0, rank0 = -1;
+  bool forwarded = false;
+  std::vector<pid_t> running = ranks;
+  while (!running.empty()) {
+    auto [pid, status] = wait_child(running, forwarded);
+    if (pid < 0) break;
+    running.erase(std::remove(running.begin(), running.end(), pid), running.end());
+    const int c = exit_code_of(status);
+    if (pid == ranks.front()) rank0 = c;
+    if (c != 0 && code == 0) {
+      code = c;
+      // The others fail at their next collective; give them the time-out, then stop them.
+      std::thread([running, timeout_s] {
+        std::this_thread::sleep_for(std::chrono::seconds(timeout_s + 30));
+        for (pid_t p : running) kill(p, SIGKILL);
+      }).detach();
+    }
+  }
+  return rank0 > 0 ? rank0 : code;
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args, const std::string& command_line) {
+  po::options_description opts(
+      "ebmlab run FILE [key.path=value ...] [options]\n\n"
+      "Validates FILE, expands its variants and sweep, then trains and evaluates each variant, writing the index "
+      "file (experiment.output, default runs/<name>.h5) and one log per variant beside it (runs/<name>/<variant>.h5).\n"
+      "key.path=value overrides a descriptor value in every variant (stage.0.epochs=1, model.norm.plugin=group, "
+      "data.subset=512); paths under variants. or sweep. change the expansion itself.\n\noptions");
+  opts.add_options()("help,h", "this text")("threads", po::value<int>()->default_value(0),
+                                             "intra-op threads in all (0 = all cores); divided among --jobs or --nproc")(
+      "dry-run", "validate and list the expanded variants; write nothing")(
+      "only", po::value<std::string>(), "run only the variants matching these shell globs (comma-separated)")(
+      "jobs", po::value<int>()->default_value(1), "variants in parallel, each in its own worker process")(
+      "resume", "continue an interrupted run: skip completed variants, continue the others from their last checkpoint")(
+      "overwrite", "replace existing output files")(
+      "nproc", po::value<int>()->default_value(1), "data parallel: train each variant with N local processes (c10d Gloo)")(
+      "dist-timeout", po::value<int>()->default_value(300),
+      "data parallel: seconds to wait for every rank at the rendezvous")("quiet,q", "no progress output");
+  po::options_description hidden, everything;
+  hidden.add_options()("worker", po::value<std::string>(), "run this one variant as a --jobs worker")(
+      "args", po::value<std::vector<std::string>>(), "FILE then overrides");
+  everything.add(opts).add(hidden);
+  auto vm = parse_options(args, everything, "args", -1);
+  if (vm.count("help")) {
+    std::cout << opts << "\nexamples:\n"
+              << "  ebmlab run experiments/quickstart.toml\n"
+              << "  ebmlab run experiments/ablation_norm.toml --dry-run\n"
+              << "  ebmlab run experiments/ablation_norm.toml --jobs 2          # then, after a kill: --resume\n"
+              << "  ebmlab run experiments/jem_vs_atebm.toml --only 'dat*' stage.0.epochs=1\n"
+              << "  ebmlab run experiments/quickstart.toml --nproc 2            # data parallel, 2 processes\n"
+              << "  RANK=0 WORLD_SIZE=2 MASTER_ADDR=host MASTER_PORT=29500 ebmlab run x.toml   # one rank of many\n"
+              << "\nexit codes: 0 every variant completed or diverged, 1 a variant failed, 2 bad input, "
+                 "3 plugin load failure, 130/143 interrupted\n";
+    return 0;
+  }
+  std::vector<std::string> positional = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (positional.empty()) throw ConfigError("missing the descriptor: ebmlab run FILE (see ebmlab run --help)");
+  const std::string file = positional.front();
+  std::vector<Override> overrides;
+  for (std::size_t i = 1; i < positional.size(); ++i) overrides.push_back(parse_override(positional[i]));
+  int threads = vm["threads"].as<int>();
+  const int jobs = vm["jobs"].as<int>(), nproc = vm["nproc"].as<int>(), dist_timeout = vm["dist-timeout"].as<int>();
+  if (threads < 0) throw ConfigError("--threads " + std::to_string(threads) + ": expected 0 (all cores) or a positive count");
+  if (jobs < 1) throw ConfigError("--jobs " + std::to_string(jobs) + ": expected a positive count");
+  if (nproc < 1) throw ConfigError("--nproc " + std::to_string(nproc) + ": expected a positive count");
+  if (dist_timeout < 1) throw ConfigError("--dist-timeout " + std::to_string(dist_timeout) + ": expected seconds >= 1");
+  if (jobs > 1 && nproc > 1) throw ConfigError("--jobs and --nproc cannot be combined: choose variants in parallel or data parallel");
+  if (vm.count("resume") && vm.count("overwrite")) throw ConfigError("--resume and --overwrite exclude each other");
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const bool worker = vm.count("worker") > 0, quiet = vm.count("quiet") > 0;
+  const DistributedEnv denv = distributed_env();
+  if (denv.present && nproc > 1) throw ConfigError("--nproc: RANK and WORLD_SIZE are already set (this is one rank of a group)");
+
+  Registry registry;
+  registry.load_default_path();
+  if (!worker && (!denv.present || denv.rank == 0))
+    for (auto& w : registry.warnings()) std::cerr << "ebmlab run: warning: " << w << "\n";
+  Descriptor d = load_descriptor(file);
+  auto all = validate_all(d, registry, overrides);
+  auto configs = select_variants(all, worker ? vm["worker"].as<std::string>() : (vm.count("only") ? vm["only"].as<std::string>() : ""));
+  if (worker && (configs.size() != 1 || configs.front().name != vm["worker"].as<std::string>()))
+    throw ConfigError("--worker " + vm["worker"].as<std::string>() + ": no such variant");
+
+  if (vm.count("dry-run")) {
+    for (auto& c : configs) std::cout << c.name << "\n";
+    std::cerr << configs.size() << " variant" << (configs.size() == 1 ? "" : "s") << " (of " << all.size()
+              << "); nothing was run\n";
+    return 0;
+  }
+
+  if (nproc > 1) {
+    // This process only launches: each rank re-reads the descriptor with the same arguments.
+    std::vector<std::string> rank_args{"run"};
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--nproc" || args[i] == "--threads") {
+        ++i;
+        continue;
+      }
+      if (args[i].rfind("--nproc=", 0) == 0 || args[i].rfind("--threads=", 0) == 0) continue;
+      rank_args.push_back(args[i]);
+    }
+    rank_args.push_back("--threads");
+    rank_args.push_back(std::to_string(std::max(1, threads / nproc)));
+    return launch_ranks(rank_args, nproc, dist_timeout, command_line);
+  }
+
+  std::unique_ptr<Collective> coll;
+  if (denv.present && denv.world > 1)
+    coll = join_gloo(denv, std::chrono::seconds(dist_timeout), std::chrono::seconds(std::max(dist_timeout, 3600)));
+  const bool writer = !coll || coll->rank() == 0;
+  if (coll)
+    for (auto& c : configs)
+      if (c.data.integer("batch_size") % coll->world() != 0)
+        throw ConfigError("variant '" + c.name + "': [data] batch_size = " + std::to_string(c.data.integer("batch_size")) +
+                          " cannot be split over " + std::to_string(coll->world()) + " ranks; use a multiple of the world size");
+
+  const std::string index = output_path(configs.front());
+  const fs::path log_dir = fs::path(index).replace_extension("");
+  const bool resume = vm.count("resume") > 0;
+  const bool exists = fs::exists(index) || fs::exists(log_dir);
+  if (!worker && writer && !resume && !vm.count("overwrite") && exists)
+    throw ConfigError(index + ": output exists; pass --resume to continue it, --overwrite to replace it, or set experiment.output");
+
+  std::vector<Plan> plans;
+  for (auto& cfg : configs) {
+    Plan p;
+    p.cfg = &cfg;
+    p.log_path = (log_dir / (cfg.name + ".h5")).string();
+    p.ckpt_dir = (log_dir / cfg.name).string();
+    if (resume) {
+      const std::string status = read_status(fs::exists(p.log_path + ".resume-old") ? p.log_path + ".resume-old" : p.log_path);
+      if (status == "completed" || status == "diverged") {
+        p.skip = true;
+      } else {
+        auto [step, path] = latest_checkpoint(p.ckpt_dir);
+        p.from_step = step;
+        p.checkpoint = path;
+      }
+    }
+    plans.push_back(p);
+  }
+  if (resume && !worker && writer) check_resumable(index, configs);
+
+  torch::set_num_threads(jobs > 1 ? std::max(1, threads / jobs) : threads);
+  // Data are loaded (and checked) before anything is written; workers load their own.
+  // Variants with identical [data] tables share one loaded data set.
+  std::map<std::string, Dataset> datasets;
+  std::vector<const Dataset*> data_of;
+  if (jobs == 1)
+    for (auto& p : plans) {
+      if (p.skip) {
+        data_of.push_back(nullptr);
+        continue;
+      }
+      // toy2d draws its points from the seed, so the seed is part of the key.
+      auto key = json::serialize(to_json(Value(p.cfg->data.values()))) + "#" + std::to_string(p.cfg->experiment.integer("seed"));
+      auto it = datasets.find(key);
+      if (it == datasets.end())
+        it = datasets.emplace(key, load_dataset(p.cfg->data, static_cast<std::uint64_t>(p.cfg->experiment.integer("seed")))).first;
+      data_of.push_back(&it->second);
+    }
+
+  if (!worker && writer) {
+    if (vm.count("overwrite")) {
+      fs::remove(index);
+      fs::remove_all(log_dir);
+    }
+    IndexInfo info;
+    info.descriptor_text = d.text;
+    info.descriptor_path = fs::absolute(file).string();
+    info.includes = d.includes;
+    // Ranks started by --nproc record the command that launched them.
+    const char* launched = std::getenv("EBMLAB_LAUNCH_COMMAND");
+    info.command_line = launched && *launched ? launched : command_line;
+    info.threads = threads;
+    info.world_size = coll ? coll->world() : 1;
+    for (auto& o : overrides) info.overrides.push_back(o.text);
+    json::object resolved;
+    if (resume && fs::exists(index)) {
+      // The index keeps every variant the run has had, and each command that ran it.
+      resolved = json::parse(read_string(index, "resolved")).as_object();
+      info.command_line = read_string_attr(index, "/", "command_line") + "\n" + command_line;
+      for (auto& [name, v] : resolved) info.variants[std::string(name)] = (log_dir.filename() / (std::string(name) + ".h5")).string();
+    }
+    for (auto& cfg : configs) {
+      resolved[cfg.name] = to_json(cfg.resolved);
+      info.variants[cfg.name] = (log_dir.filename() / (cfg.name + ".h5")).string();
+    }
+    info.resolved_json = json::serialize(resolved);
+    for (auto& lib : registry.libraries()) info.plugins.push_back({lib->path, lib->sha256, lib->fingerprint, lib->compiler});
+    write_index(index, info);
+  }
+  if (coll) coll->barrier();  // every rank has decided what to resume before rank 0 writes
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  Progress progress(isatty(STDERR_FILENO) != 0 && writer, configs.front().log.real("progress_every"), quiet || !writer);
+  for (auto& p : plans)
+    if (p.skip && writer && !worker) progress.message(p.cfg->name + ": already " + read_status(p.log_path) + "; skipped");
+
+  int exit_code = 0;
+  if (jobs > 1) {
+    std::vector<std::string> base{"run"};
+    base.push_back(file);
+    for (auto& o : overrides) base.push_back(o.text);
+    base.push_back("--threads");
+    base.push_back(std::to_string(std::max(1, threads / jobs)));
+    base.push_back("--quiet");
+    if (resume) base.push_back("--resume");
+    std::map<pid_t, std::string> running;
+    std::size_t next = 0;
+    bool forwarded = false;
+    while (next < plans.size() || !running.empty()) {
+      while (running.size() < static_cast<std::size_t>(jobs) && next < plans.size() && !g_stop_signal.load()) {
+        const Plan& p = plans[next++];
+        if (p.skip) continue;
+        auto a = base;
+        a.push_back("--worker");
+        a.push_back(p.cfg->name);
+        running[spawn_self(a, {})] = p.cfg->name;
+        progress.message(p.cfg->name + ": started");
+      }
+      if (running.empty()) break;
+      std::vector<pid_t> pids;
+      for (auto& [pid, name] : running) pids.push_back(pid);
+      auto [pid, status] = wait_child(pids, forwarded);
+      if (pid < 0) break;
+      auto it = running.find(pid);
+      if (it == running.end()) continue;
+      const int c = exit_code_of(status);
+      const std::string log_path = (log_dir / (it->second + ".h5")).string();
+      if (c == 0) {
+        progress.message(it->second + ": " + read_status(log_path) + " -> " + log_path);
+      } else if (c == 130 || c == 143) {
+        if (exit_code == 0 || exit_code == 1) exit_code = c;
+      } else {
+        std::cerr << "ebmlab run: variant '" << it->second << "' failed (worker exit " << c
+                  << (WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status)) : std::string()) << "); see "
+                  << log_path << "\n";
+        if (exit_code == 0) exit_code = 1;
+      }
+      running.erase(it);
+    }
+    if (g_stop_signal.load() && exit_code == 0) exit_code = g_stop_signal.load() == SIGTERM ? 143 : 130;
+  } else {
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (plans[i].skip) continue;
+      const int c = run_variant(plans[i], *data_of[i], registry, progress, coll.get());
+      if (c == 130 || c == 143) return c;
+      if (c != 0) {
+        exit_code = 1;
+        // A data-parallel group cannot go on once one rank is out of step.
+        if (coll) return exit_code;
+      }
+    }
+  }
+  if (!quiet && !worker && writer) std::cerr << "ebmlab run: wrote " << index << "\n";
+  return exit_code;
+}
+
+}  // namespace ebm::cli
