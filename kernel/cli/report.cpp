@@ -323,15 +323,28 @@ VariantResult read_variant(const RunFile& run, const std::string& variant, const
   return r;
 }
 
+/// A sweep's name without its `seed=N` part ("dat-seed=1-norm=batch" -> "dat-norm=batch").
+std::string without_seed_label(const std::string& name) {
+  std::size_t at = name.rfind("seed=", 0) == 0 ? 0 : name.find("-seed=");
+  if (at == std::string::npos) return name;
+  std::size_t end = name.find('-', at + (at == 0 ? 0 : 1));
+  std::string out = name.substr(0, at) + (end == std::string::npos ? "" : name.substr(at == 0 ? end + 1 : end));
+  return out.empty() ? name : out;
+}
+
 std::string common_label(const std::vector<const VariantResult*>& m) {
   if (m.size() == 1) return m[0]->variant;
+  const std::string swept = without_seed_label(m[0]->variant);
+  if (swept != m[0]->variant &&
+      std::all_of(m.begin(), m.end(), [&](const VariantResult* v) { return without_seed_label(v->variant) == swept; }))
+    return swept;
   std::string p = m[0]->variant;
   for (auto* v : m) {
     size_t i = 0;
     while (i < p.size() && i < v->variant.size() && p[i] == v->variant[i]) ++i;
     p.resize(i);
   }
-  while (!p.empty() && std::string("_-.:/ ").find(p.back()) != std::string::npos) p.pop_back();
+  while (!p.empty() && std::string("_-.:/= ").find(p.back()) != std::string::npos) p.pop_back();
   if (!p.empty()) return p;
   std::string all;
   for (auto* v : m) all += (all.empty() ? "" : "+") + v->variant;
