@@ -7,6 +7,8 @@
 #include <fnmatch.h>
 #include <netinet/in.h>
 #include <spawn.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +88,22 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
   torch::manual_seed(static_cast<std::uint64_t>(cfg.experiment.integer("seed")));
   std::unique_ptr<VariantLog> log;
   const std::string old_log = plan.log_path + ".resume-old";
+  // One writer per variant: a second process (a stray worker, a second --resume) is refused.
+  struct Lock {
+    int fd = -1;
+    ~Lock() {
+      if (fd >= 0) close(fd);
+    }
+  } lock;
+  if (writer) {
+    fs::create_directories(fs::path(plan.log_path).parent_path());
+    lock.fd = open((plan.log_path + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (lock.fd < 0 || flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+      std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << plan.log_path
+                << " is being written by another ebmlab process; wait for it or stop it, then --resume\n";
+      return 1;
+    }
+  }
   try {
     Components comps = build_components(cfg, registry, data.info);
     double wall = 0.0;
@@ -158,7 +176,8 @@ pid_t spawn_self(const std::vector<std::string>& args, const std::vector<std::st
   envp.push_back(nullptr);
   pid_t pid = 0;
   // posix_spawn, not fork: LibTorch's OpenMP runtime is not fork-safe.
-  int rc = posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), envp.data());
+  // Through /proc/self/exe: the running image, even when a rebuild replaced the file.
+  int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data());
   if (rc != 0) throw RunError("cannot start a worker process (" + self + "): " + std::strerror(rc));
   return pid;
 }
@@ -423,8 +442,14 @@ int run_command(const std::vector<std::string>& args, const std::string& command
         auto a = base;
         a.push_back("--worker");
         a.push_back(p.cfg->name);
-        running[spawn_self(a, {})] = p.cfg->name;
-        progress.message(p.cfg->name + ": started");
+        try {
+          running[spawn_self(a, {})] = p.cfg->name;
+          progress.message(p.cfg->name + ": started");
+        } catch (const std::exception& e) {
+          // Never return with workers still running: record it and keep waiting for them.
+          std::cerr << "ebmlab run: variant '" << p.cfg->name << "' failed: " << e.what() << "\n";
+          exit_code = 1;
+        }
       }
       if (running.empty()) break;
       std::vector<pid_t> pids;

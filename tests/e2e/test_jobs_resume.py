@@ -306,6 +306,24 @@ def sigterm_stops_with_a_checkpoint_and_resume_completes(d):
 
 
 @case
+def a_second_writer_of_a_variant_is_refused(d):
+    desc = write(os.path.join(d, "r.toml"), RESUME)
+    work = subdir(d, "work")
+    long_dir = os.path.join(work, "runs", "toy", "long")
+    p = start(desc, "--threads", "1", "--quiet", cwd=work)
+    wait_for(lambda: len(checkpoints(long_dir)) > 0, p, 240, "a checkpoint of 'long'")
+    # A second --resume while the first still writes: refused for that variant, nothing touched.
+    r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", "--resume", "--only", "long", cwd=work)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=60)
+    expect(r.returncode == 1 and "being written by another ebmlab process" in r.stderr, f"exit {r.returncode}: {r.stderr}")
+    expect(p.returncode == 143, f"the first run was disturbed: exit {p.returncode}")
+    r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", "--resume", cwd=work)
+    expect(r.returncode == 0, f"--resume: exit {r.returncode}: {r.stderr}")
+    check_resumed_log(os.path.join(work, "runs", "toy", "long.h5"))
+
+
+@case
 def resume_without_a_checkpoint_restarts_the_variant(d):
     desc = write(os.path.join(d, "r.toml"), RESUME)
     ref = reference(d, desc)
