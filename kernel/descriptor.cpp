@@ -238,7 +238,10 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
       for (auto& [name, st] : sv->as_table()) {
         std::string path = "data.streams." + name;
         Table stt = validate_table(st, stream_schema(), path, r.diag, r.refs, {"source"});
-        if (const Value* src = st.find("source")) {
+        // An empty source (as a saved configuration records "none") is the training split.
+        const Value* src = st.find("source");
+        if (src && src->type() == Value::Type::table && src->as_table().empty()) src = nullptr;
+        if (src) {
           // Another data set as the stream's source (auxiliary seeds): a [data]-like table.
           Table source = validate_table(*src, data_schema(), path + ".source", r.diag, r.refs, {"streams"});
           if (src->find("streams")) r.diag.add(src->loc(), "'" + path + ".source': a source cannot declare streams");

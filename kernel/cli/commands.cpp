@@ -28,18 +28,33 @@ using namespace ebm::kernel;
 
 std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& registry, const std::vector<Override>& overrides) {
   std::vector<VariantConfig> out;
-  std::string problems;
+  // The same problems in many variants (a base mistake, a bad override) are listed once.
+  std::vector<std::pair<std::string, std::vector<std::string>>> problems;  // text -> variants
   const std::vector<Variant> variants = expand(d, overrides);
   for (auto& v : variants) {
     try {
       out.push_back(resolve(v, registry));
     } catch (const SchemaError& e) {
-      std::string label = variants.size() == 1 ? "" : "variant '" + v.name + "':\n";
-      problems += (problems.empty() ? "" : "\n") + label + e.what();
+      auto it = std::find_if(problems.begin(), problems.end(), [&](auto& p) { return p.first == e.what(); });
+      if (it == problems.end()) it = problems.insert(problems.end(), {e.what(), {}});
+      it->second.push_back(v.name);
     }
   }
-  if (!problems.empty()) throw SchemaError("invalid descriptor\n" + problems);
-  return out;
+  if (problems.empty()) return out;
+  std::string text = "invalid descriptor";
+  for (auto& [what, names] : problems) {
+    text += "\n";
+    if (variants.size() > 1 && names.size() == variants.size()) {
+      text += "every variant (" + std::to_string(names.size()) + "):\n";
+    } else if (variants.size() > 1) {
+      std::string list;
+      for (std::size_t i = 0; i < names.size() && i < 8; ++i) list += (i ? ", '" : "'") + names[i] + "'";
+      if (names.size() > 8) list += " and " + std::to_string(names.size() - 8) + " more";
+      text += (names.size() == 1 ? "variant " : "variants ") + list + ":\n";
+    }
+    text += what;
+  }
+  throw SchemaError(text);
 }
 
 /// `--only a*,b`: the variants whose names match one of the globs.

@@ -96,8 +96,9 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
     }
   } lock;
   if (writer) {
-    fs::create_directories(fs::path(plan.log_path).parent_path());
-    lock.fd = open((plan.log_path + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    // The lock is on the variant's checkpoint folder: no extra file is left behind.
+    fs::create_directories(plan.ckpt_dir);
+    lock.fd = open(plan.ckpt_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock.fd < 0 || flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
       std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << plan.log_path
                 << " is being written by another ebmlab process; wait for it or stop it, then --resume\n";

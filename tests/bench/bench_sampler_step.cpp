@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   Registry registry;
   registry.load_dir(EBMLAB_PLUGIN_BUILD_DIR);
   auto text = descriptor(steps);
-  Descriptor d{"bench.toml", text, parse_toml_text(text, "bench.toml")};
+  Descriptor d{"bench.toml", text, parse_toml_text(text, "bench.toml"), {}};
   VariantConfig cfg = resolve(expand(d).at(0), registry);
   Dataset data = load_dataset(cfg.data, 0);
   torch::manual_seed(0);

@@ -56,7 +56,7 @@ struct Setup {
 
   Setup() {
     registry.load_dir(EBMLAB_PLUGIN_BUILD_DIR);
-    Descriptor d{"bench.toml", kDescriptor, parse_toml_text(kDescriptor, "bench.toml")};
+    Descriptor d{"bench.toml", kDescriptor, parse_toml_text(kDescriptor, "bench.toml"), {}};
     cfg = resolve(expand(d).at(0), registry);
     data = load_dataset(cfg.data, 0);
     torch::manual_seed(0);

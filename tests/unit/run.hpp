@@ -19,7 +19,7 @@ struct Run {
   kernel::Progress progress{false, 0.0, true};
   /// init_seed: seeds the weight initialization (default: the descriptor's seed).
   explicit Run(const std::string& text, std::uint64_t init_seed = 0) {
-    kernel::Descriptor d{"test.toml", text, kernel::parse_toml_text(text, "test.toml")};
+    kernel::Descriptor d{"test.toml", text, kernel::parse_toml_text(text, "test.toml"), {}};
     cfg = kernel::resolve(kernel::expand(d).at(0), registry());
     const auto seed = static_cast<std::uint64_t>(cfg.experiment.integer("seed"));
     data = kernel::load_dataset(cfg.data, seed);

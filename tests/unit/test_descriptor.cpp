@@ -187,3 +187,14 @@ TEST_CASE("descriptor: includes merge underneath, nest, and cycles are named") {
   CHECK(msg.find("b.toml") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("descriptor: a resolved configuration with a stream validates again (saved runs reopen)") {
+  std::string text = kValid + "\n[data.streams.ebm]\naugment = \"flip_crop\"\n";
+  Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml"), {}};
+  VariantConfig c = resolve(expand(d).at(0), test::registry());
+  // The resolved tree records the stream's source as an empty table: the training split.
+  VariantConfig again = resolve(Variant{"main", c.resolved}, test::registry());
+  REQUIRE(again.streams.size() == 2);
+  CHECK(again.streams[1].name == "ebm");
+  CHECK(again.streams[1].augment == "flip_crop");
+}
