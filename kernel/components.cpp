@@ -20,7 +20,7 @@ std::shared_ptr<Model> build_model(const VariantConfig& cfg, const Registry& reg
   bc.norm = norm;
   auto backbone = registry.create<Backbone>(Kind::backbone, cfg.backbone.plugin, cfg.backbone.params, bc);
   if (norm_out) *norm_out = norm;
-  return std::make_shared<Model>(backbone, data);
+  return std::make_shared<Model>(backbone, data, "backbone (plugin " + cfg.backbone.plugin + ")");
 }
 
 Components build_components(const VariantConfig& cfg, const Registry& registry, const DataInfo& data) {
@@ -31,6 +31,7 @@ Components build_components(const VariantConfig& cfg, const Registry& registry, 
   for (auto& s : cfg.samplers) {
     bc.instance = s.instance;
     c.samplers[s.name] = registry.create<Sampler>(Kind::sampler, s.plugin, s.params, bc);
+    c.sampler_plugins[s.name] = s.plugin;
   }
   for (auto& st : cfg.stages) {
     std::vector<Named<Loss>> losses;

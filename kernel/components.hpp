@@ -29,6 +29,7 @@ struct Components {
   std::shared_ptr<Normalization> norm;
   std::shared_ptr<Model> model;
   std::map<std::string, std::shared_ptr<Sampler>> samplers;
+  std::map<std::string, std::string> sampler_plugins;  ///< sampler name -> plugin name (for messages)
   std::vector<std::vector<Named<Loss>>> stage_losses;  ///< per stage
   std::vector<Named<Metric>> metrics;
   DataInfo data;

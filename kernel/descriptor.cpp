@@ -7,12 +7,21 @@
 
 namespace ebm::kernel {
 
+namespace {
+// Sane bounds on sizes: a value beyond them is a typo, not an experiment, and would only
+// fail later (an allocation, an overflow) or run for years.
+constexpr std::int64_t kMaxSeed = std::int64_t{1} << 40;
+constexpr std::int64_t kMaxImages = 1'000'000'000;
+constexpr std::int64_t kMaxEpochs = 1'000'000;
+constexpr std::int64_t kMaxSteps = 10'000'000'000;
+}  // namespace
+
 namespace p = ebm::param;
 
 const Schema& experiment_schema() {
   static const Schema s = {
       p::string("name", "experiment name; names the output files").require(),
-      p::integer("seed", "global seed: a CPU run is repeatable at a fixed thread count").set_default(0).at_least(0),
+      p::integer("seed", "global seed: a CPU run is repeatable at a fixed thread count").set_default(0).range(0, kMaxSeed),
       p::string("output", "index file to write (default runs/<name>.h5)"),
       p::string("description", "free text stored with the run").set_default(""),
   };
@@ -36,9 +45,9 @@ const Schema& data_schema() {
       p::integer("eval_batch_size", "evaluation batch size").set_default(1000).range(1, 1 << 16),
       p::integer("validation", "training samples held out for validation (-1: 5000 for fashion_mnist and CIFAR, 10 % otherwise)")
           .set_default(-1)
-          .at_least(-1),
-      p::integer("subset", "use only the first N training images (0 = all)").set_default(0).at_least(0),
-      p::integer("test_subset", "use only the first N test images (0 = all)").set_default(0).at_least(0),
+          .range(-1, kMaxImages),
+      p::integer("subset", "use only the first N training images (0 = all)").set_default(0).range(0, kMaxImages),
+      p::integer("test_subset", "use only the first N test images (0 = all)").set_default(0).range(0, kMaxImages),
       p::enumeration("toy", {"rings", "moons", "gaussians8"}, "toy2d: the distribution").set_default("moons"),
       p::integer("toy_samples", "toy2d: training points (test: a quarter as many)").set_default(4000).range(16, 10000000),
       p::real("toy_noise", "toy2d: Gaussian noise added to the points").set_default(0.05).range(0, 10),
@@ -71,8 +80,8 @@ const Schema& stream_schema() {
 const Schema& stage_schema() {
   static const Schema s = {
       p::string("name", "stage name (default stage<i>)"),
-      p::integer("epochs", "length in epochs (give epochs or steps)").set_default(0).at_least(0),
-      p::integer("steps", "length in optimizer steps (give epochs or steps)").set_default(0).at_least(0),
+      p::integer("epochs", "length in epochs (give epochs or steps)").set_default(0).range(0, kMaxEpochs),
+      p::integer("steps", "length in optimizer steps (give epochs or steps)").set_default(0).range(0, kMaxSteps),
       p::table("optimizer",
                {p::enumeration("name", {"sgd", "adam"}, "optimizer").set_default("sgd"),
                 p::real("lr", "learning rate").set_default(0.01).range(0, 10),
@@ -85,15 +94,15 @@ const Schema& stage_schema() {
                "optimizer settings"),
       p::table("schedule",
                {p::enumeration("name", {"constant", "step", "cosine"}, "learning-rate schedule").set_default("constant"),
-                p::integer("warmup_steps", "linear warm-up from 0 over this many steps").set_default(0).at_least(0),
-                p::integer("step_every", "step schedule: multiply by gamma every N steps").set_default(1000).at_least(1),
+                p::integer("warmup_steps", "linear warm-up from 0 over this many steps").set_default(0).range(0, kMaxSteps),
+                p::integer("step_every", "step schedule: multiply by gamma every N steps").set_default(1000).range(1, kMaxSteps),
                 p::real("gamma", "step schedule factor").set_default(0.1).range(0, 1),
                 p::real("min_lr", "cosine schedule floor").set_default(0.0).at_least(0)},
                "learning-rate schedule"),
       p::real("grad_clip", "clip the global gradient norm (0 = off)").set_default(0.0).at_least(0),
       p::enumeration("norm_mode", {"train", "frozen"}, "norm layers: batch statistics or frozen (eval) statistics")
           .set_default("train"),
-      p::integer("eval_every", "evaluate on the validation split every N steps (0 = each epoch end)").set_default(0).at_least(0),
+      p::integer("eval_every", "evaluate on the validation split every N steps (0 = each epoch end)").set_default(0).range(0, kMaxSteps),
       p::string("init", "start from the model weights of this ebmlab checkpoint file (empty: the previous stage's weights)")
           .set_default(""),
       p::real("ema", "decay of an exponential moving average of the weights (0 = off; DAT: 0.999)").set_default(0.0).range(0, 0.999999),
@@ -109,7 +118,7 @@ const Schema& stage_schema() {
 
 const Schema& checkpoint_schema() {
   static const Schema s = {
-      p::integer("every", "write a checkpoint every N steps (0: only at the end of each stage)").set_default(0).at_least(0),
+      p::integer("every", "write a checkpoint every N steps (0: only at the end of each stage)").set_default(0).range(0, kMaxSteps),
       p::integer("keep", "periodic checkpoints kept (the newest; the best is kept besides)").set_default(1).range(1, 1000),
       p::string("best", "validation result that picks ckpt-best.h5, e.g. \"accuracy/accuracy\" (empty: none)").set_default(""),
       p::enumeration("best_mode", {"max", "min"}, "whether higher or lower is better for 'best'").set_default("max"),

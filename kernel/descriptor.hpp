@@ -54,6 +54,15 @@ Value deep_merge(const Value& base, const Value& overlay);
 /// ConfigError prefixed with `origin` when the path does not fit the tree.
 void set_path(Value& root, const std::vector<std::string>& path, const Value& value, const std::string& origin);
 
+/// `[plugins] paths = ["folder", "lib.so"]`: plugin files or folders, relative to the file
+/// naming them. Plugins are code, so the CLI loads them only with --allow-plugin-path.
+/// Throws SchemaError (file:line:column) on a malformed table.
+struct PluginPath {
+  std::string path;
+  SourceLoc loc;
+};
+std::vector<PluginPath> descriptor_plugin_paths(const Descriptor& d);
+
 /// A component instance as the descriptor wires it.
 struct ComponentSpec {
   std::string instance;  ///< "model.backbone", "samplers.attack", "stage.0.losses.1", "metric.0"

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <set>
@@ -231,9 +232,14 @@ std::vector<Variant> expand(const Descriptor& d, const std::vector<Override>& ov
   for (auto& o : overrides)
     if (o.path.front() == "variants" || o.path.front() == "sweep") set_path(root, o.path, o.value, "override '" + o.text + "'");
 
+  for (auto& o : overrides)
+    if (o.path.front() == "plugins")
+      throw ConfigError("override '" + o.text + "': plugin paths cannot be set from the command line; put the folder on "
+                        "EBMLAB_PLUGIN_PATH instead");
   Value base = root;
   base.as_table().erase("variants");
   base.as_table().erase("sweep");
+  base.as_table().erase("plugins");  // the whole file's, read by descriptor_plugin_paths()
   std::vector<Variant> named;
   const Value* variants = root.find("variants");
   if (!variants) {
@@ -244,6 +250,9 @@ std::vector<Variant> expand(const Descriptor& d, const std::vector<Override>& ov
     for (auto* kv : in_file_order(variants->as_table())) {
       if (kv->second.type() != Value::Type::table)
         throw SchemaError(kv->second.loc().str() + ": 'variants." + kv->first + "' must be a table");
+      if (const Value* pl = kv->second.find("plugins"))
+        throw SchemaError(pl->loc().str() + ": 'variants." + kv->first +
+                          ".plugins': plugin paths apply to the whole descriptor; move [plugins] to the top level");
       named.push_back(Variant{kv->first, deep_merge(base, kv->second)});
     }
   }
@@ -303,6 +312,34 @@ std::vector<Variant> expand(const Descriptor& d, const std::vector<Override>& ov
     if (!seen.insert(v.name).second)
       throw SchemaError(d.path + ": two expanded variants are both named '" + v.name +
                         "'; give the swept values distinct labels (e.g. sweep a different key)");
+  return out;
+}
+
+}  // namespace ebm::kernel
+
+namespace ebm::kernel {
+
+std::vector<PluginPath> descriptor_plugin_paths(const Descriptor& d) {
+  std::vector<PluginPath> out;
+  const Value* t = d.root.find("plugins");
+  if (!t) return out;
+  if (t->type() != Value::Type::table)
+    throw SchemaError(t->loc().str() + ": 'plugins' must be a table: [plugins] paths = [\"folder or file\", ...]");
+  for (auto& [key, v] : t->as_table())
+    if (key != "paths")
+      throw SchemaError(v.loc().str() + ": unknown key 'plugins." + key + "' (expected only 'paths')");
+  const Value* paths = t->find("paths");
+  if (!paths) return out;
+  if (paths->type() != Value::Type::list)
+    throw SchemaError(paths->loc().str() + ": 'plugins.paths' must be an array of folder or file names");
+  for (auto& v : paths->as_list()) {
+    if (v.type() != Value::Type::string || v.as_string().empty())
+      throw SchemaError(v.loc().str() + ": 'plugins.paths' entries must be non-empty strings (a plugin folder or .so file)");
+    std::filesystem::path p = v.as_string();
+    // Relative to the file that names it (an include's own folder for an included file).
+    if (p.is_relative()) p = std::filesystem::path(v.loc().file).parent_path() / p;
+    out.push_back(PluginPath{p.lexically_normal().string(), v.loc()});
+  }
   return out;
 }
 

@@ -216,7 +216,7 @@ void VariantLog::write_pending(Series& s) {
   check(H5Dwrite(s.dataset, record_type_, mspace, fspace, H5P_DEFAULT, s.pending.data()), path_, "writing " + s.name);
   H5Sclose(mspace);
   H5Sclose(fspace);
-  H5Dflush(s.dataset);
+  check(H5Dflush(s.dataset), path_, "flushing " + s.name);
   s.rows += static_cast<std::int64_t>(s.pending.size());
   s.pending.clear();
 }
@@ -255,8 +255,8 @@ void VariantLog::append_tensor(int id, std::int64_t step, const float* data, std
   check(H5Dwrite(t.steps, H5T_NATIVE_INT64, mspace, fspace, H5P_DEFAULT, &step), path_, "writing " + t.spec.path + "_step");
   H5Sclose(mspace);
   H5Sclose(fspace);
-  H5Dflush(t.data);
-  H5Dflush(t.steps);
+  check(H5Dflush(t.data), path_, "flushing " + t.spec.path);
+  check(H5Dflush(t.steps), path_, "flushing " + t.spec.path + "_step");
   ++t.rows;
 }
 
@@ -274,7 +274,7 @@ void VariantLog::append_checkpoint(std::int64_t step, const std::string& file, c
   H5Tclose(type);
   H5Sclose(mspace);
   H5Sclose(fspace);
-  H5Dflush(checkpoints_);
+  check(H5Dflush(checkpoints_), path_, "flushing checkpoints");
   ++checkpoint_rows_;
 }
 
@@ -282,7 +282,7 @@ void VariantLog::flush() {
   if (file_ < 0) return;
   for (auto& s : curves_) write_pending(s);
   for (auto& s : evals_) write_pending(s);
-  H5Fflush(file_, H5F_SCOPE_LOCAL);
+  check(H5Fflush(file_, H5F_SCOPE_LOCAL), path_, "flushing the file");
 }
 
 void VariantLog::set_status(const std::string& status, const std::string& detail) {
@@ -292,7 +292,7 @@ void VariantLog::set_status(const std::string& status, const std::string& detail
     hid_t stype = string_type(length);
     check(H5Dwrite(ds, stype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), path_, what);
     H5Tclose(stype);
-    H5Dflush(ds);
+    check(H5Dflush(ds), path_, what);
   };
   write_fixed(detail_, detail, kDetailLength, "writing status_detail");
   write_fixed(status_, status, kStatusLength, "writing status");

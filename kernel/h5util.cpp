@@ -1,15 +1,43 @@
 // Small helpers over the HDF5 C API shared by the variant logs and checkpoints.
 #include "h5util.hpp"
 
+#include <atomic>
 #include <ctime>
 
 #include "ebmlab/error.hpp"
 
 namespace ebm::kernel::h5 {
 
-[[noreturn]] void h5_fail(const std::string& file, const std::string& what) {
-  throw RunError(file + ": HDF5 error while " + what);
+namespace {
+// The innermost entry of HDF5's error stack: the operating system's reason when there is
+// one ("... errno = 28, error message = 'No space left on device' ...").
+herr_t innermost(unsigned n, const H5E_error2_t* e, void* out) {
+  auto* msg = static_cast<std::string*>(out);
+  if (n == 0 && e->desc) *msg = e->desc;
+  return 0;
 }
+}  // namespace
+
+std::atomic<bool> g_failed{false};
+
+[[noreturn]] void h5_fail(const std::string& file, const std::string& what) {
+  g_failed.store(true);
+  std::string cause;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &cause);
+  // "file write failed: time = ..., filename = ..., errno = 27, error message = 'File too large', ..."
+  if (auto at = cause.find("error message = '"); at != std::string::npos) {
+    auto end = cause.find('\'', at + 17);
+    cause = cause.substr(at + 17, end == std::string::npos ? std::string::npos : end - at - 17);
+  }
+  throw RunError(file + ": HDF5 error while " + what + (cause.empty() ? "" : ": " + cause) +
+                 (cause.find("space") != std::string::npos || cause.find("too large") != std::string::npos
+                      ? " (free disk space, or raise `ulimit -f`, then continue with --resume)"
+                      : ""));
+}
+
+void quiet_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+bool failed() { return g_failed.load(); }
 
 hid_t check(hid_t id, const std::string& file, const std::string& what) {
   if (id < 0) h5_fail(file, what);

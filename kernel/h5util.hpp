@@ -8,7 +8,15 @@
 
 namespace ebm::kernel::h5 {
 
-[[noreturn]] void h5_fail(const std::string& file, const std::string& what);  ///< throws RunError
+/// Throws RunError naming the file, what was being done, and the innermost cause on
+/// HDF5's error stack (the operating system's message, e.g. 'No space left on device').
+[[noreturn]] void h5_fail(const std::string& file, const std::string& what);
+/// Turns off HDF5's own printing of error stacks: ebmlab reports failures itself.
+void quiet_errors();
+/// Whether an HDF5 call failed in this process (h5_fail ran). HDF5 1.10 can then crash
+/// in its own exit handler closing the file that failed to close, so main() ends such a
+/// process with _exit() after flushing its output.
+bool failed();
 hid_t check(hid_t id, const std::string& file, const std::string& what);     ///< id, or throws when < 0
 hid_t string_type(std::size_t length);                                       ///< fixed-length UTF-8
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value);

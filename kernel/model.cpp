@@ -2,11 +2,13 @@
 
 #include <torch/torch.h>
 
+#include "ebmlab/error.hpp"
 #include "ebmlab/normalization.hpp"
 
 namespace ebm::kernel {
 
-Model::Model(std::shared_ptr<Backbone> backbone, const DataInfo& info) : backbone_(std::move(backbone)) {
+Model::Model(std::shared_ptr<Backbone> backbone, const DataInfo& info, std::string label)
+    : backbone_(std::move(backbone)), classes_(info.num_classes), label_(std::move(label)) {
   std::vector<std::int64_t> view(info.shape.size() + 1, 1);
   view[1] = static_cast<std::int64_t>(info.mean.size());
   auto mean = torch::tensor(info.mean, torch::kFloat32).view(view);
@@ -16,7 +18,14 @@ Model::Model(std::shared_ptr<Backbone> backbone, const DataInfo& info) : backbon
   register_module("backbone", std::shared_ptr<torch::nn::Module>(backbone_));
 }
 
-at::Tensor Model::forward(const at::Tensor& x) { return backbone_->forward((x - mean_) * inv_std_); }
+at::Tensor Model::forward(const at::Tensor& x) {
+  at::Tensor out = backbone_->forward((x - mean_) * inv_std_);
+  if (!out.defined() || out.dim() != 2 || out.size(0) != x.size(0) || (classes_ > 0 && out.size(1) != classes_))
+    throw RunError(label_ + " returned logits of shape " + (out.defined() ? c10::str(out.sizes()) : std::string("(undefined)")) +
+                   " for a batch of " + std::to_string(x.size(0)) + "; expected [" + std::to_string(x.size(0)) + ", " +
+                   (classes_ > 0 ? std::to_string(classes_) : std::string("K")) + "]");
+  return out;
+}
 
 at::Tensor Model::features(const at::Tensor& x) { return backbone_->features((x - mean_) * inv_std_); }
 

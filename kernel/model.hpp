@@ -12,8 +12,10 @@ namespace ebm::kernel {
 
 class Model : public torch::nn::Module {
  public:
-  Model(std::shared_ptr<Backbone> backbone, const DataInfo& info);
-  /// x: [B, ...shape] in the data range -> logits [B, K].
+  /// `label` names the backbone in errors, e.g. "backbone (plugin wrn)".
+  Model(std::shared_ptr<Backbone> backbone, const DataInfo& info, std::string label = "backbone");
+  /// x: [B, ...shape] in the data range -> logits [B, K]; any other shape is a RunError
+  /// naming the backbone.
   at::Tensor forward(const at::Tensor& x);
   /// The backbone's penultimate representation of x (data range) -> [B, D].
   at::Tensor features(const at::Tensor& x);
@@ -24,6 +26,8 @@ class Model : public torch::nn::Module {
  private:
   std::shared_ptr<Backbone> backbone_;
   at::Tensor mean_, inv_std_;
+  std::int64_t classes_ = 0;
+  std::string label_;
 };
 
 }  // namespace ebm::kernel

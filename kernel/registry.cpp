@@ -2,13 +2,17 @@
 #include "version.hpp"
 
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <filesystem>
 #include <fstream>
-#include <set>
 
 namespace fs = std::filesystem;
 
@@ -59,8 +63,54 @@ std::string sha256_file(const std::string& path) {
 
 std::string executable_dir() { return boost::dll::program_location().parent_path().string(); }
 
+namespace {
+
+std::string octal_mode(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+std::string writers(mode_t m) {
+  if ((m & S_IWGRP) && (m & S_IWOTH)) return "its group and all other users";
+  return (m & S_IWGRP) ? "its group" : "all other users";
+}
+
+/// Plugins are code: whoever can write a plugin file, or replace it in its folder, can
+/// run code as the user running ebmlab. Such files and folders are refused (a folder with
+/// the sticky bit, such as /tmp, only lets owners replace their own files: allowed).
+void check_safe_to_load(const std::string& path) {
+  auto refuse = [&](const std::string& what) { throw PluginLoadError(path + ": refusing to load: " + what); };
+  const uid_t me = geteuid();
+  auto owned_ok = [&](const struct stat& st) { return st.st_uid == me || st.st_uid == 0; };
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  if (ec) refuse("cannot resolve the path: " + ec.message());
+  struct stat st {};
+  if (stat(real.c_str(), &st) != 0) refuse(std::string("cannot stat it: ") + std::strerror(errno));
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    refuse("the file " + real.string() + " is writable by " + writers(st.st_mode) + " (mode " + octal_mode(st.st_mode) +
+           "), so they could make ebmlab run their code; fix it with: chmod go-w " + real.string());
+  if (!owned_ok(st))
+    refuse("the file " + real.string() + " belongs to user id " + std::to_string(st.st_uid) +
+           ", neither you nor root, so its owner could change the code ebmlab runs; copy it to a folder of yours");
+  std::vector<fs::path> folders{real.parent_path()};
+  const fs::path given = fs::absolute(path, ec).parent_path();
+  if (!ec && given != real.parent_path()) folders.push_back(given);  // a symbolic link's own folder
+  for (const auto& dir : folders) {
+    struct stat ds {};
+    if (stat(dir.c_str(), &ds) != 0) continue;
+    if ((ds.st_mode & (S_IWGRP | S_IWOTH)) && !(ds.st_mode & S_ISVTX))
+      refuse("its folder " + dir.string() + " is writable by " + writers(ds.st_mode) + " (mode " + octal_mode(ds.st_mode) +
+             ") without the sticky bit, so they could replace the library; fix it with: chmod go-w " + dir.string());
+  }
+}
+
+}  // namespace
+
 void Registry::load_file(const std::string& path) {
   auto fail = [&](const std::string& what) { throw PluginLoadError(path + ": " + what); };
+  check_safe_to_load(path);
   auto handle = std::make_shared<boost::dll::shared_library>();
   try {
     handle->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
@@ -122,25 +172,25 @@ void Registry::load_dir(const std::string& dir) {
   for (auto& f : files) load_file(f);
 }
 
+void Registry::load_path(const std::string& p) {
+  std::error_code ec;
+  auto canon = fs::weakly_canonical(p, ec).string();
+  if (!seen_.insert(canon).second) return;
+  if (fs::is_regular_file(p, ec)) load_file(p);
+  else load_dir(p);
+}
+
 void Registry::load_default_path() {
-  std::set<std::string> seen;
-  auto add = [&](const fs::path& p) {
-    std::error_code ec;
-    auto canon = fs::weakly_canonical(p, ec).string();
-    if (!seen.insert(canon).second) return;
-    if (fs::is_regular_file(p, ec)) load_file(p.string());
-    else load_dir(p.string());
-  };
   fs::path exe = executable_dir();
-  add(exe / "plugins");
-  add(exe.parent_path() / kInstalledPluginDir);
+  load_path((exe / "plugins").string());
+  load_path((exe.parent_path() / kInstalledPluginDir).string());
   if (const char* env = std::getenv("EBMLAB_PLUGIN_PATH")) {
     std::string s = env;
     size_t start = 0;
     while (start <= s.size()) {
       size_t end = s.find(':', start);
       if (end == std::string::npos) end = s.size();
-      if (end > start) add(s.substr(start, end - start));
+      if (end > start) load_path(s.substr(start, end - start));
       start = end + 1;
     }
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,14 @@ class Registry {
   Registry& operator=(const Registry&) = delete;
 
   /// Loads one library; throws PluginLoadError naming the file, expected and found values.
+  /// Refuses (PluginLoadError, saying why) a file writable by its group or other users,
+  /// owned by someone other than the user or root, or in a folder others can write
+  /// without the sticky bit: plugins are code.
   void load_file(const std::string& path);
   /// Loads every lib*.so in `dir` (sorted). Missing directories are skipped.
   void load_dir(const std::string& dir);
+  /// A file (load_file) or folder (load_dir); a path loaded before is skipped.
+  void load_path(const std::string& path);
   /// The build's plugin folder (next to the binary), the installed one, then EBMLAB_PLUGIN_PATH.
   void load_default_path();
 
@@ -64,6 +70,7 @@ class Registry {
   std::vector<std::unique_ptr<LoadedLibrary>> libraries_;
   std::vector<LoadedEntry> entries_;
   std::vector<std::string> warnings_;
+  std::set<std::string> seen_;  ///< canonical paths given to load_path
 };
 
 /// Hex sha256 of a file's bytes ("" if unreadable).

@@ -22,6 +22,13 @@ std::atomic<int> g_stop_signal{0};
 namespace {
 /// StepContext::train_set() of an on-demand data set: this many images spread over it.
 constexpr std::int64_t kTrainSetCap = 20000;
+
+/// "[3, 1, 28, 28]"; `tail` gives ", 1, 28, 28" (to follow a leading "n").
+std::string shape_str(at::IntArrayRef sizes, bool tail = false) {
+  std::string out;
+  for (auto v : sizes) out += (out.empty() && !tail ? "" : ", ") + std::to_string(v);
+  return tail ? out : "[" + out + "]";
+}
 }  // namespace
 
 void configure_allocator() {
@@ -94,8 +101,18 @@ class StepContextImpl : public StepContext {
     at::Tensor out;
     {
       ModeGuard guard(*comps_.model, s->second->model_mode());
-      out = s->second->sample(*this).detach();
+      try {
+        out = s->second->sample(*this).detach();
+      } catch (const std::exception& e) {
+        throw RunError(plugin_label("sampler", name) + " failed at step " + std::to_string(step_) + ": " + e.what());
+      }
     }
+    // The contract: a batch of inputs shaped like the data (any count).
+    const auto want = batch_.x.sizes();
+    if (!out.defined() || out.dim() != batch_.x.dim() || out.sizes().slice(1) != want.slice(1))
+      throw RunError(plugin_label("sampler", name) + " returned a tensor of shape " +
+                     (out.defined() ? shape_str(out.sizes()) : std::string("(undefined)")) + " at step " +
+                     std::to_string(step_) + "; expected [n" + shape_str(want.slice(1), true) + "] like the data");
     component_ = caller;
     memo_.emplace(name, out);
     return out;
@@ -133,6 +150,11 @@ class StepContextImpl : public StepContext {
   const EvalServices& services() const { return services_; }
 
  private:
+  std::string plugin_label(const std::string& kind, const std::string& name) const {
+    auto it = comps_.sampler_plugins.find(name);
+    return kind + " '" + name + "'" + (it == comps_.sampler_plugins.end() ? "" : " (plugin " + it->second + ")");
+  }
+
   Components& comps_;
   const DataInfo& info_;
   const Dataset& data_;
@@ -272,15 +294,12 @@ at::Tensor Trainer::epoch_order(std::int64_t stream, std::int64_t epoch) const {
   return torch::randperm(source == data_.sources.end() ? data_.train.size() : source->second.size(), gen, torch::kInt64);
 }
 
-namespace {
-/// Parameters, then floating-point buffers (running statistics): what the average covers.
 std::vector<at::Tensor> averaged_tensors(torch::nn::Module& m) {
   std::vector<at::Tensor> out = m.parameters();
   for (auto& b : m.buffers())
     if (b.is_floating_point()) out.push_back(b);
   return out;
 }
-}  // namespace
 
 void Trainer::ema_update() {
   const double d = cfg_.stages[stage_].ema;
@@ -307,14 +326,24 @@ std::string Trainer::divergence(double loss) const {
   const StageSpec& st = cfg_.stages[stage_];
   std::ostringstream why;
   why.precision(6);
-  if (!std::isfinite(loss) || std::abs(loss) > st.loss_bound)
+  // A non-finite term first: it names the plugin that produced it.
+  for (auto& [key, v] : ctx_->terms()) {
+    if (std::isfinite(v)) continue;
+    why << key << " = " << v << " is not finite";
+    const std::string who = key.substr(0, key.find('/'));
+    for (auto& l : comps_.stage_losses[stage_])
+      if (l.name == who) why << " (loss plugin " << l.plugin << ")";
+    if (auto it = comps_.sampler_plugins.find(who); it != comps_.sampler_plugins.end())
+      why << " (sampler plugin " << it->second << ")";
+    break;
+  }
+  if (why.str().empty() && (!std::isfinite(loss) || std::abs(loss) > st.loss_bound))
     why << "loss " << loss << (std::isfinite(loss) ? " exceeds loss_bound " + std::to_string(st.loss_bound) : " is not finite");
   for (auto& [key, v] : ctx_->terms()) {
     if (!why.str().empty()) break;
     auto term = key.substr(key.rfind('/') + 1);
     bool is_energy = term.rfind("e_", 0) == 0 || term.find("energy") != std::string::npos;
-    if (!std::isfinite(v)) why << key << " = " << v << " is not finite";
-    else if (is_energy && std::abs(v) > st.energy_bound) why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
+    if (is_energy && std::abs(v) > st.energy_bound) why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
   }
   if (why.str().empty()) return "";
   why << " at step " << global_step_ + 1 << " (stage " << st.name << "); last finite loss " << last_finite_loss_;
@@ -381,8 +410,16 @@ double Trainer::step(const Batch& batch) {
   at::Tensor total;
   for (auto& l : comps_.stage_losses[stage_]) {
     ctx_->set_component(l.name);
-    at::Tensor v = l.object->compute(*ctx_);
-    if (v.dim() != 0) throw RunError(l.name + ": loss must return a scalar (0-d) tensor, got shape " + std::to_string(v.dim()) + "-d");
+    const std::string who = "loss '" + l.name + "' (plugin " + l.plugin + ")";
+    at::Tensor v;
+    try {
+      v = l.object->compute(*ctx_);
+    } catch (const std::exception& e) {
+      throw RunError(who + " failed at step " + std::to_string(global_step_) + ": " + e.what());
+    }
+    if (!v.defined() || v.dim() != 0)
+      throw RunError(who + " returned a tensor of shape " + (v.defined() ? shape_str(v.sizes()) : std::string("(undefined)")) +
+                     " at step " + std::to_string(global_step_) + "; expected a scalar (0-d) loss");
     ctx_->log("loss", v.item<double>());
     total = total.defined() ? total + l.weight * v : l.weight * v;
   }
@@ -509,7 +546,12 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bo
     ctx_->begin(b, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
     for (auto& m : comps_.metrics) {
       ctx_->set_component(m.name);
-      m.object->update(eb, *ctx_);
+      try {
+        m.object->update(eb, *ctx_);
+      } catch (const std::exception& e) {
+        throw RunError("metric '" + m.name + "' (plugin " + m.plugin + ") failed in the " + split + " evaluation at step " +
+                       std::to_string(global_step_) + ": " + e.what());
+      }
     }
   }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

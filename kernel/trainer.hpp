@@ -31,6 +31,9 @@ class StepContextImpl;
 class EvalServices;
 class Collective;
 
+/// Parameters, then floating-point buffers (running statistics): what the weight average covers.
+std::vector<at::Tensor> averaged_tensors(torch::nn::Module& m);
+
 class Trainer {
  public:
   Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, VariantLog* log, Progress* progress);
@@ -72,6 +75,11 @@ class Trainer {
   /// `sampler_state` get their saved state (e.g. a replay buffer). Model in eval mode.
   void load_for_evaluation(const CheckpointData& d, const std::string& source,
                            const std::vector<std::string>& sampler_state);
+  /// A checkpoint's weight average, checked against the model tensor for tensor (count,
+  /// shapes, floating point) and converted to its dtypes; DataError naming `source`.
+  std::vector<at::Tensor> checked_ema(const CheckpointData& d, const std::string& source) const;
+  /// Hands a component its saved state; anything it throws becomes a DataError naming `source`.
+  void load_component_state(Component& c, const std::string& name, const CheckpointData& d, const std::string& source);
   /// Enables checkpoint files in `dir` ([checkpoint] section decides when).
   void set_checkpoint_dir(const std::string& dir) { checkpoint_dir_ = dir; }
   /// Data parallel: this trainer is one rank. It takes its share of each global batch,

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "trainer.hpp"
+#include "ebmlab/error.hpp"
 
 namespace ebm::kernel {
 
@@ -49,6 +50,35 @@ CheckpointData Trainer::snapshot() const {
   return d;
 }
 
+std::vector<at::Tensor> Trainer::checked_ema(const CheckpointData& d, const std::string& source) const {
+  std::vector<at::Tensor> out;
+  if (d.ema.empty()) return out;
+  const auto model = averaged_tensors(*comps_.model);
+  if (d.ema.size() != model.size())
+    throw DataError(source + ": the weight average (ema/) holds " + std::to_string(d.ema.size()) +
+                    " tensors but the model has " + std::to_string(model.size()) + "; is it this descriptor's checkpoint?");
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    if (d.ema[i].sizes() != model[i].sizes() || !d.ema[i].is_floating_point())
+      throw DataError(source + ": ema/" + std::to_string(i) + " is " + std::string(c10::toString(d.ema[i].scalar_type())) +
+                      " " + c10::str(d.ema[i].sizes()) + " but the model's tensor " + std::to_string(i) + " is " +
+                      c10::toString(model[i].scalar_type()) + " " + c10::str(model[i].sizes()));
+    out.push_back(d.ema[i].to(model[i].scalar_type()).clone());
+  }
+  return out;
+}
+
+void Trainer::load_component_state(Component& c, const std::string& name, const CheckpointData& d, const std::string& source) {
+  auto it = d.components.find(name);
+  if (it == d.components.end()) return;
+  try {
+    c.load_state(it->second);
+  } catch (const c10::Error& e) {
+    throw DataError(source + ": components/" + name + " does not fit component '" + name + "': " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw DataError(source + ": components/" + name + " does not fit component '" + name + "': " + e.what());
+  }
+}
+
 void Trainer::load_for_evaluation(const CheckpointData& d, const std::string& source,
                                   const std::vector<std::string>& sampler_state) {
   if (d.stage < 0 || d.stage >= static_cast<std::int64_t>(cfg_.stages.size()))
@@ -56,13 +86,9 @@ void Trainer::load_for_evaluation(const CheckpointData& d, const std::string& so
                     std::to_string(cfg_.stages.size()) + " stage(s)");
   stage_ = static_cast<std::size_t>(d.stage);
   load_model_weights(*comps_.model, d, source);
-  ema_.clear();
-  for (auto& t : d.ema) ema_.push_back(t.clone());
-  for (auto& name : sampler_state) {
-    auto s = comps_.samplers.find(name);
-    auto it = d.components.find(name);
-    if (s != comps_.samplers.end() && it != d.components.end()) s->second->load_state(it->second);
-  }
+  ema_ = checked_ema(d, source);
+  for (auto& name : sampler_state)
+    if (auto s = comps_.samplers.find(name); s != comps_.samplers.end()) load_component_state(*s->second, name, d, source);
   steps_per_epoch_ = std::max<std::int64_t>(data_.train.size() / cfg_.data.integer("batch_size"), 1);
   step_in_stage_ = d.step_in_stage;
   global_step_ = d.step;
@@ -74,6 +100,12 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
     throw DataError(source + ": checkpoint is at stage " + std::to_string(d.stage) + " but the descriptor has " +
                     std::to_string(cfg_.stages.size()) + " stage(s)");
   begin_stage(static_cast<std::size_t>(d.stage));
+  if (d.step < 0 || d.step_in_stage < 0 || d.step_in_stage > stage_steps_ || d.step < d.step_in_stage)
+    throw DataError(source + ": step counters out of range: step " + std::to_string(d.step) + ", step " +
+                    std::to_string(d.step_in_stage) + " of stage " + std::to_string(d.stage) + " (" +
+                    std::to_string(stage_steps_) + " steps)");
+  for (auto& [key, v] : d.counters)
+    if (v < 0) throw DataError(source + ": counters/" + key + " is " + std::to_string(v) + "; expected a count >= 0");
   load_model_weights(*comps_.model, d, source);
   auto params = comps_.model->parameters();
   auto& state = optimizer_->state();
@@ -83,10 +115,17 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
     auto get = [&](const std::string& key) -> at::Tensor {
       auto it = d.optimizer.find(k + key);
       if (it == d.optimizer.end()) return {};
-      if (it->second.sizes() != params[i].sizes() && key != "step")
-        throw DataError(source + ": optimizer/" + k + key + " has shape " + c10::str(it->second.sizes()) + ", parameter " +
-                        std::to_string(i) + " has " + c10::str(params[i].sizes()));
-      return it->second.clone();
+      if (key == "step") {
+        if (it->second.numel() != 1 || !(it->second.item<double>() >= 0))
+          throw DataError(source + ": optimizer/" + k + "step must be one count >= 0, found " + c10::str(it->second.sizes()) +
+                          (it->second.numel() == 1 ? " = " + std::to_string(it->second.item<double>()) : std::string()));
+        return it->second.clone();
+      }
+      if (it->second.sizes() != params[i].sizes() || !it->second.is_floating_point())
+        throw DataError(source + ": optimizer/" + k + key + " is " + c10::toString(it->second.scalar_type()) + " " +
+                        c10::str(it->second.sizes()) + ", parameter " + std::to_string(i) + " is " +
+                        c10::toString(params[i].scalar_type()) + " " + c10::str(params[i].sizes()));
+      return it->second.to(params[i].scalar_type()).clone();
     };
     const std::string key = c10::guts::to_string(params[i].unsafeGetTensorImpl());
     if (adam) {
@@ -104,16 +143,19 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
       state[key] = std::move(s);
     }
   }
-  ema_.clear();
-  for (auto& t : d.ema) ema_.push_back(t.clone());
-  auto load = [&](const std::string& name, Component& c) {
-    if (auto it = d.components.find(name); it != d.components.end()) c.load_state(it->second);
-  };
-  for (auto& [name, s] : comps_.samplers) load(name, *s);
+  ema_ = checked_ema(d, source);
+  for (auto& [name, s] : comps_.samplers) load_component_state(*s, name, d, source);
   for (auto& stage : comps_.stage_losses)
-    for (auto& l : stage) load(l.name, *l.object);
+    for (auto& l : stage) load_component_state(*l.object, l.name, d, source);
   auto rng = [&](const std::string& key, at::Generator& g) {
-    if (auto it = d.rng.find(key); it != d.rng.end()) g.set_state(it->second);
+    auto it = d.rng.find(key);
+    if (it == d.rng.end()) return;
+    try {
+      g.set_state(it->second);
+    } catch (const c10::Error& e) {
+      throw DataError(source + ": rng/" + key + " is not a generator state (" + c10::toString(it->second.scalar_type()) +
+                      " " + c10::str(it->second.sizes()) + "): " + e.what_without_backtrace());
+    }
   };
   auto def = at::detail::getDefaultCPUGenerator();
   rng("torch", def);
@@ -124,7 +166,12 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
   step_in_stage_ = d.step_in_stage;
   global_step_ = d.step;
   if (auto it = d.components.find("kernel.trainer"); it != d.components.end()) {
-    auto get = [&](const char* k) { return it->second.count(k) ? it->second.at(k) : at::Tensor(); };
+    auto get = [&](const char* k) {
+      if (!it->second.count(k)) return at::Tensor();
+      const at::Tensor& t = it->second.at(k);
+      if (t.numel() != 1) throw DataError(source + ": components/kernel.trainer/" + k + " must hold one value, found " + c10::str(t.sizes()));
+      return t;
+    };
     if (auto t = get("best"); t.defined()) best_ = t.item<double>();
     if (auto t = get("have_best"); t.defined()) have_best_ = t.item<std::int64_t>() != 0;
     if (auto t = get("last_finite_loss"); t.defined()) last_finite_loss_ = t.item<double>();

@@ -1,12 +1,17 @@
 #include "commands.hpp"
 #include "options.hpp"
+#include "spawn.hpp"
 
 #include <fnmatch.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -100,7 +105,8 @@ int validate_command(const std::vector<std::string>& args) {
                                "sections and every plugin's schema, expanding its includes, variants, sweep and the "
                                "overrides given; writes nothing.\n\noptions");
   opts.add_options()("help,h", "this text")("json", "print the resolved configuration (defaults filled in) as JSON")(
-      "only", po::value<std::string>(), "only the variants matching these shell globs (comma-separated)");
+      "only", po::value<std::string>(), "only the variants matching these shell globs (comma-separated)")(
+      "allow-plugin-path", kAllowPluginPathHelp);
   po::options_description hidden, all;
   hidden.add_options()("args", po::value<std::vector<std::string>>(), "FILE then key.path=value overrides");
   all.add(opts).add(hidden);
@@ -113,10 +119,11 @@ int validate_command(const std::vector<std::string>& args) {
   if (positional.empty()) throw ConfigError("missing the descriptor: ebmlab validate FILE [key.path=value ...]");
   std::vector<Override> overrides;
   for (std::size_t i = 1; i < positional.size(); ++i) overrides.push_back(parse_override(positional[i]));
-  Registry registry;
-  registry.load_default_path();
   auto file = positional.front();
-  auto configs = validate_all(load_descriptor(file), registry, overrides);
+  const Descriptor d = load_descriptor(file);
+  Registry registry;
+  load_plugins(registry, d, vm.count("allow-plugin-path") > 0);
+  auto configs = validate_all(d, registry, overrides);
   if (vm.count("only")) configs = select_variants(configs, vm["only"].as<std::string>());
   if (vm.count("json")) {
     json::object o;
@@ -130,15 +137,117 @@ int validate_command(const std::vector<std::string>& args) {
   return 0;
 }
 
+void load_plugins(Registry& registry, const Descriptor& d, bool allow_descriptor_paths) {
+  registry.load_default_path();
+  const auto paths = descriptor_plugin_paths(d);
+  if (!paths.empty() && !allow_descriptor_paths)
+    throw ConfigError(paths.front().loc.str() + ": [plugins] paths asks to load plugin code from " + paths.front().path +
+                      "; plugins are code, so a descriptor may name them only with --allow-plugin-path (use it for "
+                      "descriptors you trust), or put the folder on EBMLAB_PLUGIN_PATH instead");
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (!fs::exists(p.path, ec))
+      throw ConfigError(p.loc.str() + ": plugins.paths: no such file or folder '" + p.path +
+                        "' (relative paths are relative to the descriptor file naming them)");
+    registry.load_path(p.path);
+  }
+}
+
+namespace {
+
+/// `plugins --check-child FILE`, in the spawned child: load the one library, ask every
+/// entry for its schema, and compare names with the search path. Exit 0 or 3.
+int check_child(const std::string& file) {
+  Registry lib;
+  lib.load_file(file);
+  std::vector<std::string> problems;
+  for (Kind kind : {Kind::backbone, Kind::normalization, Kind::sampler, Kind::loss, Kind::metric})
+    for (auto* e : lib.entries(kind)) {
+      std::string line = std::string(kind_name(kind)) + " " + e->entry.name + " " + (e->entry.version ? e->entry.version : "?");
+      try {
+        line += ": " + std::to_string(e->entry.schema().size()) + " parameters";
+      } catch (const std::exception& ex) {
+        problems.push_back(std::string(kind_name(kind)) + " '" + e->entry.name + "': its schema function threw: " + ex.what());
+        continue;
+      }
+      std::cout << "  " << line << "\n";
+    }
+  for (auto& w : lib.warnings()) std::cout << "  warning: " << w << "\n";
+  // Names must be unique across everything loaded together.
+  Registry search;
+  try {
+    search.load_default_path();
+    const std::string self = fs::canonical(file).string();
+    for (Kind kind : {Kind::backbone, Kind::normalization, Kind::sampler, Kind::loss, Kind::metric})
+      for (auto* e : lib.entries(kind))
+        if (auto* other = search.find(kind, e->entry.name); other && fs::canonical(other->library->path).string() != self)
+          problems.push_back(std::string(kind_name(kind)) + " '" + e->entry.name + "' is also provided by " +
+                             other->library->path + ": both on the search path fail to load; rename one");
+  } catch (const Error& ex) {
+    std::cout << "  note: the search path itself does not load, so names were not compared: " << ex.what() << "\n";
+  }
+  for (auto& p : problems) std::cerr << file << ": " << p << "\n";
+  return problems.empty() ? 0 : 3;
+}
+
+/// `plugins --check FILE`: the library is loaded in a spawned child, so a crash or a hang
+/// in its initialisers cannot take this process down.
+int check_plugin(const std::string& file, int timeout_s) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw ConfigError("--check " + file + ": no such file; expected a plugin library (.so)");
+  std::cout << file << ":\n" << std::flush;
+  const pid_t pid = spawn_self({"plugins", "--check-child", file}, {});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  int status = 0;
+  while (true) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) throw RunError("--check: lost the checking process: " + std::string(std::strerror(errno)));
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      std::cerr << file << ": not usable: loading it did not finish within " << timeout_s
+                << " s (an initialiser that hangs?); the checking process was killed\n";
+      return 3;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    std::cerr << file << ": not usable: loading it killed the checking process with signal " << sig << " ("
+              << strsignal(sig) << "); this process is unaffected. Do not put it on the plugin path: ebmlab would die "
+              << "the same way\n";
+    return 3;
+  }
+  const int code = WEXITSTATUS(status);
+  if (code == 0) std::cout << file << ": ok\n";
+  else std::cerr << file << ": not usable (the problems are listed above)\n";
+  return code == 0 ? 0 : 3;
+}
+
+}  // namespace
+
 int plugins_command(const std::vector<std::string>& args) {
   po::options_description opts("ebmlab plugins [options]\n\nLists the plugins found on the search path, or describes "
                                "one plugin's parameters.\n\noptions");
   opts.add_options()("help,h", "this text")("kind", po::value<std::string>(), "only this kind: backbone, sampler, loss, normalization, metric")(
-      "describe", po::value<std::string>(), "print one plugin's parameters")("json", "machine-readable output");
-  auto vm = parse_options(args, opts);
+      "describe", po::value<std::string>(), "print one plugin's parameters")("json", "machine-readable output")(
+      "check", po::value<std::string>(), "load this one library in a separate process and report what is wrong with it "
+                                         "(exit 0 usable, 3 not)")(
+      "timeout", po::value<int>()->default_value(60), "--check: seconds the library may take to load");
+  po::options_description hidden, all;
+  hidden.add_options()("check-child", po::value<std::string>(), "internal: the process --check spawns");
+  all.add(opts).add(hidden);
+  auto vm = parse_options(args, all);
   if (vm.count("help")) {
-    std::cout << opts;
+    std::cout << opts << "\nexamples:\n  ebmlab plugins --describe pgd\n  ebmlab plugins --check build/plugins/libebmlab_samplers.so\n"
+              << "\nexit codes: 0 ok, 2 bad arguments, 3 a plugin does not load (or --check found it unusable)\n";
     return 0;
+  }
+  if (vm.count("check-child")) return check_child(vm["check-child"].as<std::string>());
+  if (vm.count("check")) {
+    if (vm["timeout"].as<int>() < 1) throw ConfigError("--timeout: expected seconds >= 1");
+    return check_plugin(vm["check"].as<std::string>(), vm["timeout"].as<int>());
   }
   Registry registry;
   registry.load_default_path();

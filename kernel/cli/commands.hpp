@@ -22,6 +22,15 @@ std::vector<kernel::VariantConfig> select_variants(std::vector<kernel::VariantCo
 /// --resume: every variant the index already records must resolve to the same configuration.
 void check_resumable(const std::string& index, const std::vector<kernel::VariantConfig>& configs);
 
+/// The registry for descriptor `d`: the search path, then the descriptor's [plugins] paths,
+/// which are code named by a file and so load only when `allow_descriptor_paths` is set
+/// (--allow-plugin-path); otherwise they are a ConfigError saying so.
+void load_plugins(kernel::Registry& registry, const kernel::Descriptor& d, bool allow_descriptor_paths);
+/// The --allow-plugin-path option text, shared by run and validate.
+inline constexpr const char* kAllowPluginPathHelp =
+    "load the plugin files and folders the descriptor's [plugins] paths name (plugins are code: only for "
+    "descriptors you trust)";
+
 int run_command(const std::vector<std::string>& args, const std::string& command_line);
 int validate_command(const std::vector<std::string>& args);
 int plugins_command(const std::vector<std::string>& args);

@@ -2,11 +2,15 @@
 // into messages and exit codes (DESIGN.md: 0 ok, 1 variant failed, 2 bad input,
 // 3 plugin load failure, 130/143 interrupted).
 #include <boost/program_options/errors.hpp>
+#include <unistd.h>
+
 #include <cstdio>
+#include <csignal>
 #include <iostream>
 
 #include "commands.hpp"
 #include "ebmlab/error.hpp"
+#include "../h5util.hpp"
 #include "../version.hpp"
 #include "trainer.hpp"
 
@@ -40,8 +44,14 @@ const char* kUsage =
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_main(int argc, char** argv) {
   ebm::kernel::configure_allocator();
+  // A file over `ulimit -f` then fails its write (EFBIG) with a message naming the file,
+  // instead of the process being killed mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
+  ebm::kernel::h5::quiet_errors();
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
@@ -78,4 +88,19 @@ int main(int argc, char** argv) {
     std::cerr << "ebmlab " << cmd << ": unexpected error: " << e.what() << "\n";
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int code = run_main(argc, argv);
+  if (ebm::kernel::h5::failed()) {
+    // An HDF5 write failed (e.g. a full disk): the library may crash in its own exit
+    // handler closing that file, so end here, with everything of ours already closed.
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  return code;
 }

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -294,8 +295,16 @@ VariantResult read_variant(const RunFile& run, const std::string& variant, const
     r.status = "missing";  // the run stopped before this variant started
     return r;
   }
-  Handle f = open_file(file);
-  check_format(f, file);
+  Handle f;
+  try {
+    f = open_file(file);
+    check_format(f, file);
+  } catch (const Error& e) {
+    // A log its writer could not finish (a full disk): listed, not fatal for the others.
+    std::cerr << "ebmlab report: warning: " << e.what() << "\n";
+    r.status = "unreadable";
+    return r;
+  }
   r.status = log_status(f, file);
   Handle eval = open_group(f, "eval");
   if (!eval.ok()) throw ConfigError(file + ": no 'eval' group; is this an ebmlab variant log?");
@@ -306,19 +315,28 @@ VariantResult read_variant(const RunFile& run, const std::string& variant, const
     throw ConfigError(file + ": no evaluations on split '" + split + "' (the log has: " + (have.empty() ? "none" : have) +
                       "); choose one with --split");
   }
-  for (auto& metric : members(s)) {
-    Handle g = open_group(s, metric);
-    if (!g.ok()) continue;  // eval/<split>/ema_weights is a series, not a metric
+  // Every record series below a metric, at any depth (ood_auroc/<set>/<score>,
+  // energy_stats/data/<term>, ...); tensors and their _step rows are skipped.
+  std::function<void(hid_t, const std::string&)> walk = [&](hid_t g, const std::string& prefix) {
     for (auto& term : members(g)) {
-      const std::string key = metric + "/" + term;
+      const std::string key = prefix + "/" + term;
+      if (Handle sub = open_group(g, term); sub.ok()) {
+        walk(sub, key);
+        continue;
+      }
       if (!all_terms && kBookkeeping.count(term)) continue;
       if (!matches(key, patterns)) continue;
       Handle d = open_dataset(g, term);
-      if (!d.ok() || !is_record_series(d)) continue;  // tensors, their _step rows
+      if (!d.ok() || !is_record_series(d)) continue;
       auto rec = read_records(d, file, "eval/" + split + "/" + key);
       if (std::find(columns.begin(), columns.end(), key) == columns.end()) columns.push_back(key);
       if (!rec.empty()) r.finals[key] = rec.back().value;
     }
+  };
+  for (auto& metric : members(s)) {
+    Handle g = open_group(s, metric);
+    if (!g.ok()) continue;  // eval/<split>/ema_weights is a series, not a metric
+    walk(g, metric);
   }
   return r;
 }

@@ -1,5 +1,10 @@
-"""Plugins built to fail, found through EBMLAB_PLUGIN_PATH: exit 3, file + expected + found."""
+"""Plugins built to fail, found through EBMLAB_PLUGIN_PATH: exit 3, file + expected + found.
+Plugin safety: files or folders others can write are refused, a descriptor's [plugins]
+paths load only with --allow-plugin-path, and `plugins --check` survives a library that
+crashes or hangs while loading."""
 import os
+import shutil
+import stat
 
 from common import args, case, expect, finish, run
 
@@ -58,6 +63,120 @@ losses = [ { plugin = "fixture_bad" } ]
     r = run(A.ebmlab, "run", desc, env={"EBMLAB_PLUGIN_PATH": os.path.join(A.fixtures, "throwing")}, cwd=d)
     expect(r.returncode == 1, f"exit {r.returncode}: {r.stderr}")
     expect("the plugin's factory threw: fixture factory refuses to build" in r.stderr, r.stderr)
+
+
+GOOD = os.path.join(A.fixtures, "libebmlab_fixture_good.so")
+
+
+def copy_good(folder, mode=0o644):
+    os.makedirs(folder, exist_ok=True)
+    dst = os.path.join(folder, "libebmlab_fixture_good.so")
+    shutil.copy(GOOD, dst)
+    os.chmod(dst, mode)
+    return dst
+
+
+@case
+def plugin_file_writable_by_others_is_refused(d):
+    folder = os.path.join(d, "p")
+    for mode, who in ((0o666, "its group and all other users"), (0o664, "its group"), (0o646, "all other users")):
+        lib = copy_good(folder, mode)
+        r = run(A.ebmlab, "plugins", env={"EBMLAB_PLUGIN_PATH": folder})
+        expect(r.returncode == 3, f"mode {oct(mode)}: exit {r.returncode}: {r.stderr}")
+        expect(f"{lib}: refusing to load: the file {lib} is writable by {who} (mode 0{mode:o})" in r.stderr and
+               f"chmod go-w {lib}" in r.stderr, r.stderr)
+    os.chmod(lib, 0o644)
+    r = run(A.ebmlab, "plugins", env={"EBMLAB_PLUGIN_PATH": folder})
+    expect(r.returncode == 0 and "fixture_loss" in r.stdout, r.stderr)
+
+
+@case
+def plugin_folder_writable_by_others_is_refused_unless_sticky(d):
+    folder = os.path.join(d, "shared")
+    copy_good(folder)
+    os.chmod(folder, 0o777)
+    r = run(A.ebmlab, "plugins", env={"EBMLAB_PLUGIN_PATH": folder})
+    expect(r.returncode == 3 and f"its folder {folder} is writable by its group and all other users (mode 0777) without "
+           "the sticky bit" in r.stderr and f"chmod go-w {folder}" in r.stderr, r.stderr)
+    os.chmod(folder, 0o1777)  # like /tmp: others cannot replace a file they do not own
+    r = run(A.ebmlab, "plugins", env={"EBMLAB_PLUGIN_PATH": folder})
+    expect(r.returncode == 0 and "fixture_loss" in r.stdout, r.stderr)
+    os.chmod(folder, 0o755)
+
+
+PATHS_DESC = """[plugins]
+paths = ["{path}"]
+
+[experiment]
+name = "t"
+[data]
+dataset = "toy2d"
+[model]
+backbone = {{ plugin = "mlp" }}
+[[stage]]
+steps = 2
+losses = [ {{ plugin = "fixture_loss", label = "x", inner = {{ tag = "t" }} }} ]
+"""
+
+
+@case
+def descriptor_plugin_paths_need_allow_plugin_path(d):
+    folder = os.path.join(d, "mine")
+    copy_good(folder)
+    desc = os.path.join(d, "t.toml")
+    with open(desc, "w") as f:
+        f.write(PATHS_DESC.format(path="mine"))
+    for cmd in ("validate", "run"):
+        r = run(A.ebmlab, cmd, desc, "--quiet" if cmd == "run" else "--json", cwd=d)
+        expect(r.returncode == 2, f"{cmd}: exit {r.returncode}: {r.stderr}")
+        expect(f"{desc}:2:" in r.stderr and "asks to load plugin code from " + folder in r.stderr and
+               "--allow-plugin-path" in r.stderr, r.stderr)
+    expect(not os.path.exists(os.path.join(d, "runs")), "a refused run wrote output")
+    r = run(A.ebmlab, "validate", desc, "--allow-plugin-path", cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    for extra in ([], ["--jobs", "2"]):
+        r = run(A.ebmlab, "run", desc, "--allow-plugin-path", "--quiet", "--overwrite", *extra, cwd=d)
+        expect(r.returncode == 0, f"{extra}: {r.stderr}")
+    # A command-line override cannot add plugin code either.
+    r = run(A.ebmlab, "validate", desc, "plugins.paths=[\"/tmp\"]", "--allow-plugin-path", cwd=d)
+    expect(r.returncode == 2 and "plugin paths cannot be set from the command line" in r.stderr, r.stderr)
+    with open(desc, "w") as f:
+        f.write(PATHS_DESC.format(path="nowhere"))
+    r = run(A.ebmlab, "validate", desc, "--allow-plugin-path", cwd=d)
+    expect(r.returncode == 2 and f"{desc}:2:" in r.stderr and "no such file or folder" in r.stderr, r.stderr)
+
+
+@case
+def check_reports_a_good_library(d):
+    r = run(A.ebmlab, "plugins", "--check", GOOD)
+    expect(r.returncode == 0, r.stderr)
+    expect("loss fixture_loss 0.1: 8 parameters" in r.stdout and f"{GOOD}: ok" in r.stdout, r.stdout)
+
+
+@case
+def check_survives_a_crashing_library(d):
+    lib = os.path.join(A.fixtures, "crashing", "libebmlab_fixture_crashing.so")
+    r = run(A.ebmlab, "plugins", "--check", lib)
+    expect(r.returncode == 3, f"exit {r.returncode}: {r.stderr}")
+    expect(f"{lib}: not usable: loading it killed the checking process with signal 11" in r.stderr, r.stderr)
+
+
+@case
+def check_survives_a_hanging_library(d):
+    lib = os.path.join(A.fixtures, "hanging", "libebmlab_fixture_hanging.so")
+    r = run(A.ebmlab, "plugins", "--check", lib, "--timeout", "2", timeout=60)
+    expect(r.returncode == 3 and f"{lib}: not usable: loading it did not finish within 2 s" in r.stderr, r.stderr)
+
+
+@case
+def check_names_what_is_wrong(d):
+    lib = os.path.join(A.fixtures, "wrong_abi", "libebmlab_fixture_wrong_abi.so")
+    r = run(A.ebmlab, "plugins", "--check", lib)
+    expect(r.returncode == 3 and "ABI version mismatch: expected 2, found 100" in r.stderr and "not usable" in r.stderr,
+           r.stderr)
+    clash = os.path.join(A.fixtures, "clashes_with_good", "libebmlab_fixture_clashes_with_good.so")
+    r = run(A.ebmlab, "plugins", "--check", clash, env={"EBMLAB_PLUGIN_PATH": A.fixtures})
+    expect(r.returncode == 3 and "loss 'fixture_loss' is also provided by " + GOOD in r.stderr, r.stderr)
 
 
 finish()

@@ -5,6 +5,7 @@
 #include <hdf5.h>
 
 #include <fstream>
+#include <functional>
 #include <torch/torch.h>
 
 #include "checkpoint.hpp"
@@ -151,4 +152,43 @@ TEST_CASE("checkpoint: a dataset claiming an absurd size is refused before alloc
   CHECK(msg.find("'model/huge' claims more than 2^31 elements") != std::string::npos);
   std::ofstream(dir.file("junk.h5")) << "not hdf5";
   CHECK(test::error_of<DataError>([&] { read_checkpoint(dir.file("junk.h5")); }).find("not an HDF5 file") != std::string::npos);
+}
+
+TEST_CASE("checkpoint: contents that do not fit the variant are errors naming the file, never a crash") {
+  test::TempDir dir;
+  Resumable a(descriptor(1));
+  a.trainer->begin_stage(0);
+  for (int i = 0; i < 2; ++i) a.trainer->step(a.batch(i));
+  const CheckpointData good = a.trainer->snapshot();
+  const std::string file = dir.file("c.h5");
+  // Each edit is written as a well-formed checkpoint, read back, and restored into a fresh trainer.
+  auto restore_error = [&](const std::function<void(CheckpointData&)>& edit) {
+    CheckpointData d = good;
+    edit(d);
+    write_checkpoint(file, d);
+    Resumable b(descriptor(1));
+    return test::error_of<DataError>([&] { b.trainer->restore(read_checkpoint(file), file); });
+  };
+  auto has = [&](const std::string& msg, const std::string& part) {
+    INFO(msg);
+    CHECK(msg.find(file) != std::string::npos);
+    CHECK(msg.find(part) != std::string::npos);
+  };
+  has(restore_error([](CheckpointData& d) { d.ema.pop_back(); }), "the weight average (ema/) holds");
+  has(restore_error([](CheckpointData& d) { d.ema[0] = torch::zeros({3}); }), "ema/0 is Float [3] but the model's tensor 0 is");
+  has(restore_error([](CheckpointData& d) { d.ema[1] = d.ema[1].to(torch::kInt); }), "ema/1 is Int");
+  has(restore_error([](CheckpointData& d) { d.step_in_stage = -5; }), "step counters out of range");
+  has(restore_error([](CheckpointData& d) { d.step_in_stage = 1000; }), "step counters out of range");
+  has(restore_error([](CheckpointData& d) { d.counters.begin()->second = -1; }), "expected a count >= 0");
+  has(restore_error([](CheckpointData& d) { d.rng["torch"] = torch::zeros({3}, torch::kByte); }), "rng/torch is not a generator state");
+  has(restore_error([](CheckpointData& d) { d.optimizer["0/step"] = torch::ones({2}); }), "optimizer/0/step must be one count");
+  has(restore_error([](CheckpointData& d) { d.optimizer["0/exp_avg"] = d.optimizer["0/exp_avg"].to(torch::kLong); }),
+      "optimizer/0/exp_avg is Long");
+  has(restore_error([](CheckpointData& d) { d.components["sgld"]["buffer"] = torch::zeros({2, 7}); }), "components/sgld");
+  has(restore_error([](CheckpointData& d) { d.components["kernel.trainer"]["best"] = torch::zeros({0}); }),
+      "kernel.trainer/best must hold one value");
+  // The unedited file still restores.
+  write_checkpoint(file, good);
+  Resumable c(descriptor(1));
+  c.trainer->restore(read_checkpoint(file), file);
 }

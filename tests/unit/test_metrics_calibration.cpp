@@ -88,13 +88,17 @@ TEST_CASE("metric conformance: declared outputs match results and tensors, finit
     std::size_t scalars = 0;
     for (auto& [k, shape] : declared) scalars += shape.empty();
     CHECK(r.size() == scalars);
-    for (auto& [k, v] : r) {
+    for (auto& kv : r) {
+      const std::string& k = kv.first;  // not a structured binding: clang cannot capture those
+      const double v = kv.second;
       CAPTURE(k);
       REQUIRE(declared.count(k));
       CHECK(declared.at(k).empty());
       CHECK(std::isfinite(v));
     }
-    for (auto& [k, t] : m->tensors()) {
+    for (auto& kt : m->tensors()) {
+      const std::string& k = kt.first;
+      const at::Tensor& t = kt.second;
       CAPTURE(k);
       REQUIRE(declared.count(k));
       CHECK(t.sizes().vec() == declared.at(k));
@@ -262,8 +266,8 @@ TEST_CASE("ood_auroc: known separations on a linear toy model, ties give 0.5, ma
   m->reset();
   torch::manual_seed(0);
   m->update(eval_batch(torch::rand({64, 2}), torch::zeros({64}, torch::kInt64), *flat), flat_ctx);
-  for (auto& [k, v] : m->result())
-    if (k != "n_in") CHECK_MESSAGE(v == 0.5, k);
+  for (auto& kv : m->result())
+    if (kv.first != "n_in") CHECK_MESSAGE(kv.second == 0.5, kv.first);
 
   // The synthetic sets come from the metric's own generator: the global RNG is neither
   // read (other global seeds, same result) nor advanced; another `seed` changes them.

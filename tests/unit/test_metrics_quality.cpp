@@ -196,7 +196,7 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
     auto r = m->result();
     for (auto& o : m->outputs()) CHECK_MESSAGE(r.count(o.name) == 1, o.name);
     CHECK(r.size() == m->outputs().size());
-    for (auto& [name, value] : r) CHECK_MESSAGE(std::isfinite(value), name);
+    for (auto& kv : r) CHECK_MESSAGE(std::isfinite(kv.second), kv.first);
     Embedding a = fake_embed(data.narrow(0, 0, 30)), b = fake_embed(data.narrow(0, 30, 30));
     CHECK(r.at("n") == 30.0);
     CHECK(r.at("fid") == doctest::Approx(q::fid(a.features, b.features)).epsilon(1e-9));

@@ -116,8 +116,11 @@ TEST_CASE("wrn: WRN-10-1 has the parameter count of its definition") {
 TEST_CASE("group, layer and instance norms standardize their groups") {
   DataInfo info = test::image_info();
   auto x = torch::randn({3, 8, 5, 5}) * 3 + 2;
-  for (auto [body, groups] : std::vector<std::pair<std::string, int>>{
+  for (const auto& [text, count] : std::vector<std::pair<std::string, int>>{
            {"plugin = \"group\"\ngroups = 4", 4}, {"plugin = \"layer\"", 1}, {"plugin = \"instance\"", 8}}) {
+    // Named copies: clang (C++17) cannot capture structured bindings in CAPTURE's lambda.
+    const std::string body = text;
+    const int groups = count;
     CAPTURE(body);
     auto n = test::make_plugin<Normalization>(Kind::normalization, body, info);
     auto y = n->make(8, NormInput::spatial)->forward(x).reshape({3, groups, -1});

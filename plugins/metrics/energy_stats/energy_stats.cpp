@@ -142,7 +142,7 @@ ebm::Schema schema() {
           .set_default("linf"),
       p::integer("adv_steps", "attack steps (0: x_adv = x)").set_default(10).range(0, 10000),
       p::real("adv_alpha", "attack step size in pixel units (0: 2.5 * adv_eps / adv_steps)").set_default(0.0).range(0, 100),
-      p::integer("max_images", "at most this many images of the split (0: all)").set_default(0).at_least(0),
+      p::integer("max_images", "at most this many images of the split (0: all)").set_default(0).range(0, 100000000),
   };
 }
 

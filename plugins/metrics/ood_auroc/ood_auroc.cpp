@@ -197,7 +197,7 @@ ebm::Schema schema() {
               "other built-in data sets whose test images (converted to this data's shape) are OOD")
           .set_default(ebm::List{})
           .range(0, 3),
-      p::integer("max_images", "at most this many in-distribution images, and as many of each OOD source").set_default(2000).at_least(1),
+      p::integer("max_images", "at most this many in-distribution images, and as many of each OOD source").set_default(2000).range(1, 100000000),
       p::integer("seed", "seed of the synthetic sets (a generator of the metric's own; the global RNG is untouched)")
           .set_default(0)
           .at_least(0),

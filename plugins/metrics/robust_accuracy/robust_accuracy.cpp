@@ -98,10 +98,10 @@ ebm::Schema schema() {
           .set_default(0.1)
           .at_least(0),
       p::real("alpha", "pgd step length in data units; 0: 2.5 * eps / steps (apgd_ce sets its own)").set_default(0.0).at_least(0),
-      p::integer("steps", "gradient steps per restart").set_default(20).at_least(1),
-      p::integer("restarts", "random restarts; each later one attacks only the images not yet fooled").set_default(1).at_least(1),
+      p::integer("steps", "gradient steps per restart").set_default(20).range(1, 100000),
+      p::integer("restarts", "random restarts; each later one attacks only the images not yet fooled").set_default(1).range(1, 1000),
       p::boolean("random_start", "start each restart at a uniform random point of the ball").set_default(true),
-      p::integer("max_images", "attack only the first this many images of the split (0: all)").set_default(1000).at_least(0),
+      p::integer("max_images", "attack only the first this many images of the split (0: all)").set_default(1000).range(0, 100000000),
       p::integer("seed", "seed of the metric's own random generator (random starts), reset every evaluation")
           .set_default(0)
           .at_least(0),

@@ -117,7 +117,14 @@ class Pgd : public ebm::Sampler {
   void load_state(const ebm::StateDict& st) override {
     for (const char* k : {"steps_now", "last_advance_epoch", "stage", "auc_real_scores", "auc_sample_scores"})
       if (!st.count(k)) throw ebm::RunError(std::string("pgd: state lacks '") + k + "'");
+    for (const char* k : {"steps_now", "last_advance_epoch"})
+      if (st.at(k).numel() != 1) throw ebm::RunError(std::string("pgd: state '") + k + "' must hold one number");
+    for (const char* k : {"auc_real_scores", "auc_sample_scores"})
+      if (st.at(k).dim() != 1) throw ebm::RunError(std::string("pgd: state '") + k + "' must be a vector of scores");
     steps_now_ = st.at("steps_now").item<std::int64_t>();
+    if (steps_now_ < 0 || steps_now_ > max_steps_)
+      throw ebm::RunError("pgd: saved curriculum step count " + std::to_string(steps_now_) + " is outside [0, steps = " +
+                          std::to_string(max_steps_) + "]");
     last_advance_epoch_ = st.at("last_advance_epoch").item<std::int64_t>();
     auto chars = st.at("stage").to(torch::kUInt8).contiguous();
     stage_.assign(reinterpret_cast<const char*>(chars.data_ptr<std::uint8_t>()), static_cast<std::size_t>(chars.numel()));
@@ -267,7 +274,7 @@ ebm::Schema schema() {
       p::integer("step_increment", "curriculum: T grows by this much per advance").set_default(1).at_least(1),
       p::integer("epochs_per_increment", "curriculum: epochs between scheduled advances").set_default(1).at_least(1),
       p::real("auc_threshold", "curriculum auc: advance when the window's AUC exceeds this").set_default(0.8).range(0, 1),
-      p::integer("auc_window", "curriculum auc: images per side pooled for the AUC (DAT: >= 1000)").set_default(1000).at_least(1),
+      p::integer("auc_window", "curriculum auc: images per side pooled for the AUC (DAT: >= 1000)").set_default(1000).range(1, 10000000),
       p::enumeration("auc_score", {"energy", "joint_energy"},
                      "curriculum auc: score separating real from samples: -E(x) (logsumexp) or f(x)[y] (DAT's code)")
           .set_default("joint_energy"),
