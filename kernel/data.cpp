@@ -55,6 +55,9 @@ at::Tensor read_idx_gz(const std::string& path) {
     unsigned char b[4];
     if (gzread(gz.f, b, 4) != 4) throw DataError(path + ": truncated IDX header");
     dims[i] = big_endian(b);
+    // Each size on its own too: a zero elsewhere would hide an absurd one from the product.
+    if (dims[i] == 0) throw DataError(path + ": IDX header declares a dimension of size 0 (dimension " + std::to_string(i) + "); the file is empty or corrupt");
+    if (static_cast<std::uint64_t>(dims[i]) > kMaxIdxBytes) throw DataError(path + ": IDX header declares a dimension of " + std::to_string(dims[i]) + "; the file is corrupt");
     count *= static_cast<std::uint64_t>(dims[i]);
     if (count > kMaxIdxBytes) throw DataError(path + ": IDX header declares more than 2 GiB of data; the file is corrupt");
   }

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain (a fresh Debian has neither compiler nor cmake)
   build-essential cmake ninja-build ccache pkg-config git
+  # the sanitizer and fuzzing build (asan preset): clang 14 with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # tensors and autograd; OpenMP BLAS so it does not oversubscribe next to LibTorch
   libtorch-dev libopenblas0-openmp
   # data parallel: the c10d Gloo headers LibTorch needs

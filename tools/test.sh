@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# README command 2: install the Debian packages, build, and run the whole test suite
-# (unit + integration, about a minute once built).
+# README command 2: install the Debian packages, build, run the whole test suite (unit +
+# integration, a few minutes once built), then build the asan preset (clang, ASan + UBSan,
+# with the fuzz targets) and run the sanitizer subset `asan-ci` (docs/building.md).
+#   tools/test.sh [--no-asan | --asan-full] [ctest arguments for the default suite]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+asan=subset
+args=()
+for a in "$@"; do
+  case "$a" in
+    --no-asan) asan=none ;;
+    --asan-full) asan=full ;;
+    *) args+=("$a") ;;
+  esac
+done
 tools/install-deps.sh
 tools/build.sh default
-ctest --preset default "$@"
+ctest --preset default "${args[@]}"
+if [ "$asan" != none ]; then
+  tools/build.sh asan
+  ctest --preset "$([ "$asan" = full ] && echo asan || echo asan-ci)"
+fi
