@@ -254,7 +254,7 @@ class Log:
     """What the results need from one variant log, read once."""
 
     def __init__(self, path):
-        self.path, self.ok, self.error = path, False, ""
+        self.path, self.ok, self.error, self.created = path, False, "", ""
         self.status, self.curves, self.evals, self.metric_attrs = "missing", {}, {}, {}
         self.samples, self.posthoc = [], []
         if not os.path.exists(path):
@@ -269,6 +269,7 @@ class Log:
 
     def _read(self, f):
         self.status = text(f["status"][()]) if "status" in f else "unknown"
+        self.created = text(f.attrs.get("created", b""))
 
         def series(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.dtype.names and "value" in obj.dtype.names:
@@ -459,6 +460,27 @@ class Doc:
         return out
 
 
+def wall_span(run):
+    """Seconds from the index's `created` to the latest (variant `created` + its last wall
+    time), i.e. the run's wall time with whatever --jobs it had; None when unknown."""
+    def parse(t):
+        try:
+            return datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        except (TypeError, ValueError):
+            return None
+    start = parse(run.attrs.get("created"))
+    ends = []
+    for log in run.logs.values():
+        t0 = parse(getattr(log, "created", ""))
+        walls = [float(c["wall"][-1]) for c in list(log.curves.values()) + list(log.evals.values())
+                 if len(c) and "wall" in c.dtype.names]
+        if t0 and walls:
+            ends.append(t0 + datetime.timedelta(seconds=max(walls)))
+    if not start or not ends:
+        return None
+    return (max(ends) - start).total_seconds()
+
+
 def scale_lines(run):
     """The scale each group ran at, from the resolved configurations and the logs."""
     a = run.attrs
@@ -473,6 +495,11 @@ def scale_lines(run):
         ov = []
     if ov:
         out.append(f"Overrides: `{' '.join(ov)}`.")
+    span = wall_span(run)
+    if span:
+        out.append(f"Wall time: {span / 60:.1f} min from the index being written to the last record of the last "
+                   f"variant ({a.get('threads', '?')} thread(s) in all; the machine may have been shared with other "
+                   "work, which the seconds / step below also show).")
     out += ["", "| group | seeds | data (train subset / test subset / batch) | model | stages (steps or epochs) | steps run | metric caps |",
             "|---|---|---|---|---|--:|---|"]
     for g in run.groups:
@@ -503,9 +530,10 @@ def scale_lines(run):
 
 
 def nested_table(doc, run):
-    """Results whose term is nested (`ood_auroc/<set>/<score>`, `energy_stats/data/...`):
-    `ebmlab report` has no column for them, so they are read here (last test record,
-    mean ± sample std over seeds), one row per result, one column per group."""
+    """Results whose term is nested (`ood_auroc/<set>/<score>`, `energy_stats/data/...`),
+    transposed for reading: one row per result, one column per group (last test record,
+    mean ± sample std over seeds, read from the logs; the same values are columns of the
+    full `ebmlab report` table)."""
     keys = []
     for log in run.logs.values():
         for k in log.evals:
@@ -514,8 +542,8 @@ def nested_table(doc, run):
                 keys.append(k[5:])
     if not keys:
         return
-    doc.add("Nested results (`ebmlab report` has no column for them; last test record, mean ± sample std over "
-            "seeds, read from the logs):", "",
+    doc.add("Nested results, one row each (last test record, mean ± sample std over seeds, read from the logs; "
+            "the same values as the nested columns of the full `ebmlab report` table):", "",
             "| result | " + " | ".join(g.label for g in run.groups) + " |",
             "|---|" + "--:|" * len(run.groups))
     for k in keys:

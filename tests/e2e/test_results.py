@@ -35,8 +35,19 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 ROOT = tempfile.mkdtemp(prefix="ebmlab_results_")
 RUNS = os.path.join(ROOT, "runs")
+# sample_quality needs the feature net: a 4-step one here (a fresh clone has no runs/).
+FEATURE_NET = os.path.join(ROOT, "feature_net", "main", "ckpt-best.h5")
+r = run(A.ebmlab, "run", os.path.join(A.source, "experiments", "feature_net.toml"), "stage.0.epochs=1",
+        "data.subset=256", "data.validation=200", "data.test_subset=200",
+        f"experiment.output={ROOT}/feature_net.h5", "--threads", "1", "--quiet", cwd=ROOT)
+if r.returncode != 0 or not os.path.exists(FEATURE_NET):
+    print(f"FAILED setup: feature_net exit {r.returncode}: {r.stderr}")
+    sys.exit(1)
+OVERRIDES_QUALITY = [f"metric.3.feature_net={FEATURE_NET}", "metric.3.max_images=20", "metric.3.kid_subset_size=10",
+                     f"metric.4.feature_net={FEATURE_NET}", "metric.4.max_images=20", "metric.4.kid_subset_size=10",
+                     "samplers.gen.steps=2"]
 INDEX = os.path.join(RUNS, "ablation_norm.h5")
-r = run(A.ebmlab, "run", DESC, *OVERRIDES, f"experiment.output={INDEX}", "--only", ONLY,
+r = run(A.ebmlab, "run", DESC, *OVERRIDES, *OVERRIDES_QUALITY, f"experiment.output={INDEX}", "--only", ONLY,
         "--threads", "1", "--quiet", cwd=ROOT)
 if r.returncode != 0:
     print(f"FAILED setup: ebmlab run exit {r.returncode}\n{r.stdout}{r.stderr}")
