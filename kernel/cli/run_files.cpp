@@ -1,0 +1,237 @@
+// See run_files.hpp.
+#include "run_files.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "../h5util.hpp"
+#include "ebmlab/error.hpp"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace ebm::cli {
+
+using namespace ebm::kernel;
+
+namespace {
+
+herr_t collect_error(unsigned, const H5E_error2_t* e, void* out) {
+  auto& msgs = *static_cast<std::vector<std::string>*>(out);
+  std::string d = e->desc ? e->desc : "";
+  if (!d.empty() && std::find(msgs.begin(), msgs.end(), d) == msgs.end()) msgs.push_back(d);
+  return 0;
+}
+
+std::string string_dataset(hid_t f, const std::string& path, const std::string& file, const std::string& hint) {
+  Handle d = open_dataset(f, path);
+  if (!d.ok()) throw ConfigError(file + ": no '" + path + "' dataset; " + hint);
+  return h5::read_fixed_string(d, false);
+}
+
+std::string this_host() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+/// The in-memory layout of CurveRecord as an HDF5 compound type.
+Handle record_type() {
+  Handle type(H5Tcreate(H5T_COMPOUND, sizeof(CurveRecord)));
+  H5Tinsert(type, "step", HOFFSET(CurveRecord, step), H5T_NATIVE_INT64);
+  H5Tinsert(type, "value", HOFFSET(CurveRecord, value), H5T_NATIVE_DOUBLE);
+  H5Tinsert(type, "wall", HOFFSET(CurveRecord, wall), H5T_NATIVE_DOUBLE);
+  return type;
+}
+
+}  // namespace
+
+Handle::~Handle() {
+  if (id >= 0) H5E_BEGIN_TRY { H5Idec_ref(id); } H5E_END_TRY;
+}
+
+Handle open_file(const std::string& file) {
+  if (!fs::exists(file)) throw ConfigError(file + ": no such file");
+  std::vector<std::string> msgs;
+  hid_t f;
+  H5E_BEGIN_TRY {
+    f = H5Fopen(file.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    if (f < 0) f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &msgs);
+  } H5E_END_TRY;
+  if (f >= 0) return Handle(f);
+  std::string why;
+  for (auto it = msgs.rbegin(); it != msgs.rend(); ++it) why += (why.empty() ? "" : "; ") + *it;
+  throw ConfigError(file + ": cannot open as an HDF5 file (HDF5: " + (why.empty() ? "no detail" : why) + ")");
+}
+
+Handle open_dataset(hid_t loc, const std::string& path) {
+  hid_t d;
+  H5E_BEGIN_TRY { d = H5Dopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  return Handle(d);
+}
+
+Handle open_group(hid_t loc, const std::string& path) {
+  hid_t g;
+  H5E_BEGIN_TRY { g = H5Gopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  return Handle(g);
+}
+
+std::vector<std::string> members(hid_t group) {
+  std::vector<std::string> out;
+  H5G_info_t info;
+  if (H5Gget_info(group, &info) < 0) return out;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t n = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (n < 0) continue;
+    std::string name(static_cast<size_t>(n) + 1, '\0');
+    H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+    name.resize(static_cast<size_t>(n));
+    out.push_back(name);
+  }
+  return out;
+}
+
+bool is_record_series(hid_t ds) {
+  Handle type(H5Dget_type(ds)), space(H5Dget_space(ds));
+  if (H5Tget_class(type) != H5T_COMPOUND || H5Sget_simple_extent_ndims(space) != 1) return false;
+  for (const char* field : {"step", "value", "wall"})
+    if (H5Tget_member_index(type, field) < 0) return false;
+  return true;
+}
+
+std::vector<CurveRecord> read_records(hid_t ds, const std::string& file, const std::string& path) {
+  Handle space(H5Dget_space(ds));
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  std::vector<CurveRecord> out(static_cast<size_t>(std::max<hssize_t>(n, 0)));
+  Handle type = record_type();
+  if (!out.empty() && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    throw ConfigError(file + ": cannot read " + path + " (damaged file?)");
+  return out;
+}
+
+bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
+
+json::value parse_json(const std::string& text, const std::string& file, const std::string& what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) throw ConfigError(file + ": " + what + " is not valid JSON (" + ec.message() + ")");
+  return v;
+}
+
+std::string log_status(hid_t log, const std::string& file) {
+  std::string status = string_dataset(log, "status", file, "is this a variant log?");
+  if (status != "running" || !has_attr(log, "writer_pid") || !has_attr(log, "writer_host")) return status;
+  Handle a(H5Aopen(log, "writer_pid", H5P_DEFAULT));
+  std::int64_t pid = 0;
+  H5Aread(a, H5T_NATIVE_INT64, &pid);
+  Handle h(H5Aopen(log, "writer_host", H5P_DEFAULT));
+  if (h5::read_fixed_string(h, true) == this_host() && !fs::exists("/proc/" + std::to_string(pid))) return "crashed";
+  return status;
+}
+
+RunFile open_run(const std::string& file) {
+  Handle f = open_file(file);
+  check_format(f, file);
+  RunFile run;
+  run.path = file;
+  run.experiment = fs::path(file).stem().string();
+  Handle resolved = open_dataset(f, "resolved");
+  if (resolved.ok()) {
+    json::value all = parse_json(h5::read_fixed_string(resolved, false), file, "the 'resolved' dataset");
+    if (!all.is_object()) throw ConfigError(file + ": 'resolved' is not a table of variants");
+    const fs::path dir = fs::path(file).replace_extension("");
+    for (auto& [k, v] : all.get_object()) {
+      std::string name(k);
+      run.variants.push_back(name);
+      run.logs[name] = (dir / (name + ".h5")).string();
+      run.configs[name] = v;
+    }
+    if (run.variants.empty()) throw ConfigError(file + ": the index lists no variants");
+    return run;
+  }
+  // A variant log given directly: runs/<exp>/<variant>.h5.
+  Handle cfg = open_dataset(f, "config");
+  if (!cfg.ok() || !has_attr(f, "variant"))
+    throw ConfigError(file + ": neither a run index (no 'resolved' dataset) nor a variant log (no 'config' dataset)");
+  Handle a(H5Aopen(f, "variant", H5P_DEFAULT));
+  std::string name = h5::read_fixed_string(a, true);
+  run.experiment = fs::absolute(file).parent_path().filename().string();
+  run.variants.push_back(name);
+  run.logs[name] = file;
+  run.configs[name] = parse_json(h5::read_fixed_string(cfg, false), file, "the 'config' dataset");
+  return run;
+}
+
+std::string pick_variant(const RunFile& run, const std::string& wanted) {
+  std::string names;
+  for (auto& v : run.variants) names += (names.empty() ? "" : ", ") + v;
+  if (wanted.empty()) {
+    if (run.variants.size() == 1) return run.variants[0];
+    throw ConfigError(run.path + ": the run has " + std::to_string(run.variants.size()) + " variants (" + names +
+                      "); choose one with --variant");
+  }
+  if (!run.logs.count(wanted)) throw ConfigError(run.path + ": no variant '" + wanted + "'; the run has: " + names);
+  return wanted;
+}
+
+bool read_last_record(hid_t ds, CurveRecord& out) {
+  Handle space(H5Dget_space(ds));
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n <= 0) return false;
+  hsize_t start[1] = {static_cast<hsize_t>(n - 1)}, count[1] = {1};
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+  Handle mem(H5Screate_simple(1, count, nullptr));
+  Handle type = record_type();
+  return H5Dread(ds, type, mem, space, H5P_DEFAULT, &out) >= 0;
+}
+
+void collect_series(hid_t f, const std::string& path, std::vector<std::string>& out) {
+  Handle g = open_group(f, path);
+  if (!g.ok()) return;
+  for (auto& m : members(g)) {
+    const std::string child = path + "/" + m;
+    Handle d = open_dataset(f, child);
+    if (d.ok()) {
+      if (is_record_series(d)) out.push_back(child);
+    } else {
+      collect_series(f, child, out);
+    }
+  }
+}
+
+void check_format(hid_t f, const std::string& file) {
+  if (!has_attr(f, "format_version"))
+    throw ConfigError(file + ": not an ebmlab file (valid HDF5, but no format_version attribute)");
+  Handle a(H5Aopen(f, "format_version", H5P_DEFAULT));
+  std::int64_t v = 0;
+  H5Aread(a, H5T_NATIVE_INT64, &v);
+  if (v > kFormatVersion)
+    throw ConfigError(file + ": format_version " + std::to_string(v) + " is newer than this ebmlab reads (2 to " +
+                      std::to_string(kFormatVersion) + "); use a newer ebmlab");
+  if (v < 2)
+    throw ConfigError(file + ": format_version " + std::to_string(v) + " is too old for this ebmlab (reads 2 to " +
+                      std::to_string(kFormatVersion) + ")");
+}
+
+std::string exact(double v, bool for_json) {
+  if (std::isnan(v)) return for_json ? "NaN" : "nan";
+  if (std::isinf(v)) return for_json ? (v > 0 ? "Infinity" : "-Infinity") : (v > 0 ? "inf" : "-inf");
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace ebm::cli
