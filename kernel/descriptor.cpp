@@ -78,7 +78,10 @@ struct Resolver {
     static const Value empty(Table{});
     const Value* v = root.find(key);
     if (!v) {
-      if (required) diag.add(root.loc(), "missing required table [" + key + "]");
+      if (required) {
+        diag.add(root.loc(), "missing required table [" + key + "]");
+        diag.mute_under(key);
+      }
       return empty;
     }
     return *v;
@@ -93,6 +96,13 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
   cfg.name = variant.name;
   Table resolved;
 
+  {
+    const Value& root = variant.tree;
+    if (root.find("metric") && !root.find("experiment") && !root.find("data") && !root.find("model") && !root.find("stage"))
+      r.diag.add(root.loc(), "this looks like a metrics file (it has [[metric]] but no [experiment], [data], [model] or "
+                             "[[stage]]): give it to `ebmlab eval RUN.h5 --metrics-file FILE`; `validate` and `run` "
+                             "take experiment descriptors");
+  }
   for (auto& [key, v] : variant.tree.as_table())
     if (std::find(kTopLevel.begin(), kTopLevel.end(), key) == kTopLevel.end()) {
       auto near = closest(key, kTopLevel);
@@ -156,10 +166,9 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
   const Value& model = r.section("model", true);
   Table model_out;
   if (model.type() == Value::Type::table) {
-    validate_table(model, {p::table("backbone", {}, "backbone").require(), p::table("norm", {}, "normalization")}, "model",
+    validate_table(model, {p::table("backbone", {}, "the network, a table like { plugin = \"convnet\" }").require(), p::table("norm", {}, "normalization")}, "model",
                    r.diag, r.refs, {"backbone", "norm"});
     if (const Value* b = model.find("backbone")) cfg.backbone = r.component(*b, Kind::backbone, "model.backbone", {});
-    else r.diag.add(model.loc(), "missing required key 'model.backbone' (a table like { plugin = \"convnet\" })");
     Value norm_default(Table{{"plugin", Value("none", model.loc())}}, model.loc());
     const Value* n = model.find("norm");
     cfg.norm = r.component(n ? *n : norm_default, Kind::normalization, "model.norm", {});

@@ -7,6 +7,8 @@
 namespace ebm::kernel {
 
 void Diagnostics::add(const SourceLoc& where, const std::string& message) {
+  for (auto& m : muted_)
+    if (message.find(m) != std::string::npos) return;
   messages_.push_back(where.str() + ": " + message);
 }
 

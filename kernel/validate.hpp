@@ -14,12 +14,16 @@ namespace ebm::kernel {
 class Diagnostics {
  public:
   void add(const SourceLoc& where, const std::string& message);
+  /// Drops later messages about keys under the table `path` ("'path." in the text): once a
+  /// whole required table is reported missing, its missing keys are noise.
+  void mute_under(const std::string& path) { muted_.push_back("'" + path + "."); }
   bool empty() const { return messages_.empty(); }
   const std::vector<std::string>& messages() const { return messages_; }
   void raise() const;  ///< throws SchemaError if any message was added
 
  private:
   std::vector<std::string> messages_;
+  std::vector<std::string> muted_;
 };
 
 /// Answers whether `name` exists among the components of `kind` ("sampler"), and lists them.

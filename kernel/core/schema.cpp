@@ -1,5 +1,6 @@
 #include "ebmlab/schema.hpp"
 
+#include <cmath>
 #include <sstream>
 
 namespace ebm {
@@ -19,7 +20,9 @@ const char* param_type_name(ParamType t) {
 }
 
 namespace {
+/// Whole numbers in full ("1000000000", not "1e+09"), others as iostream prints them.
 std::string number(double d) {
+  if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
   std::ostringstream os;
   os << d;
   return os.str();

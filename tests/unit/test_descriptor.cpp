@@ -90,6 +90,24 @@ TEST_CASE("descriptor: kernel sections are checked strictly too") {
 TEST_CASE("descriptor: a missing section is reported against the file") {
   auto msg = resolve_error(replace(kValid, "[data]\ndataset = \"toy2d\"\n", ""));
   CHECK(msg.find("d.toml:1:1: missing required table [data]") != std::string::npos);
+  // The table's own required keys are not listed again, and nothing is located "<unknown>".
+  CHECK(msg.find("data.dataset") == std::string::npos);
+  CHECK(msg.find("<unknown>") == std::string::npos);
+}
+
+TEST_CASE("descriptor: a missing backbone is reported once") {
+  auto msg = resolve_error(replace(kValid, "backbone = { plugin = \"mlp\", hidden = [16] }", "norm = { plugin = \"none\" }"));
+  const std::string key = "missing required key 'model.backbone'";
+  REQUIRE(msg.find(key) != std::string::npos);
+  CHECK(msg.find(key, msg.find(key) + 1) == std::string::npos);
+  CHECK(msg.find("{ plugin = \"convnet\" }") != std::string::npos);
+}
+
+TEST_CASE("descriptor: a metrics file given as a descriptor says what it is") {
+  auto msg = resolve_error("[[metric]]\nplugin = \"accuracy\"\n");
+  CHECK(msg.find("d.toml:1:1: this looks like a metrics file") != std::string::npos);
+  CHECK(msg.find("--metrics-file") != std::string::npos);
+  CHECK(msg.find("<unknown>") == std::string::npos);
 }
 
 TEST_CASE("descriptor: references to samplers must resolve") {
