@@ -31,11 +31,44 @@ namespace ebm::cli {
 
 using namespace ebm::kernel;
 
-std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& registry, const std::vector<Override>& overrides) {
+namespace {
+
+/// `--only a*,b`: the variants whose names match one of the globs.
+std::vector<Variant> select_variants(std::vector<Variant> all, const std::string& only) {
+  if (only.empty()) return all;
+  std::vector<std::string> globs;
+  std::size_t start = 0;
+  while (start <= only.size()) {
+    auto comma = only.find(',', start);
+    globs.push_back(only.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  std::vector<Variant> out;
+  for (auto& v : all)
+    for (auto& g : globs)
+      if (fnmatch(g.c_str(), v.name.c_str(), 0) == 0) {
+        out.push_back(v);
+        break;
+      }
+  if (out.empty()) {
+    std::string names;
+    for (auto& v : all) names += (names.empty() ? "" : ", ") + v.name;
+    throw ConfigError("--only " + only + ": no variant matches (variants: " + names + ")");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& registry, const std::vector<Override>& overrides,
+                                        const std::string& only, std::size_t* expanded) {
   std::vector<VariantConfig> out;
   // The same problems in many variants (a base mistake, a bad override) are listed once.
   std::vector<std::pair<std::string, std::vector<std::string>>> problems;  // text -> variants
-  const std::vector<Variant> variants = expand(d, overrides);
+  std::vector<Variant> all = expand(d, overrides);
+  if (expanded) *expanded = all.size();
+  const std::vector<Variant> variants = select_variants(std::move(all), only);
   for (auto& v : variants) {
     try {
       out.push_back(resolve(v, registry));
@@ -62,32 +95,6 @@ std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& reg
   throw SchemaError(text);
 }
 
-/// `--only a*,b`: the variants whose names match one of the globs.
-std::vector<VariantConfig> select_variants(std::vector<VariantConfig> all, const std::string& only) {
-  if (only.empty()) return all;
-  std::vector<std::string> globs;
-  std::size_t start = 0;
-  while (start <= only.size()) {
-    auto comma = only.find(',', start);
-    globs.push_back(only.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  std::vector<VariantConfig> out;
-  for (auto& c : all)
-    for (auto& g : globs)
-      if (fnmatch(g.c_str(), c.name.c_str(), 0) == 0) {
-        out.push_back(c);
-        break;
-      }
-  if (out.empty()) {
-    std::string names;
-    for (auto& c : all) names += (names.empty() ? "" : ", ") + c.name;
-    throw ConfigError("--only " + only + ": no variant matches (variants: " + names + ")");
-  }
-  return out;
-}
-
 void check_resumable(const std::string& index, const std::vector<VariantConfig>& configs) {
   if (!fs::exists(index)) return;
   json::object recorded = json::parse(read_string(index, "resolved")).as_object();
@@ -105,7 +112,7 @@ int validate_command(const std::vector<std::string>& args) {
                                "sections and every plugin's schema, expanding its includes, variants, sweep and the "
                                "overrides given; writes nothing.\n\noptions");
   opts.add_options()("help,h", "this text")("json", "print the resolved configuration (defaults filled in) as JSON")(
-      "only", po::value<std::string>(), "only the variants matching these shell globs (comma-separated)")(
+      "only", po::value<std::string>(), "check only the variants matching these shell globs (comma-separated); the others are not validated")(
       "allow-plugin-path", kAllowPluginPathHelp);
   po::options_description hidden, all;
   hidden.add_options()("args", po::value<std::vector<std::string>>(), "FILE then key.path=value overrides");
@@ -123,8 +130,7 @@ int validate_command(const std::vector<std::string>& args) {
   const Descriptor d = load_descriptor(file);
   Registry registry;
   load_plugins(registry, d, vm.count("allow-plugin-path") > 0);
-  auto configs = validate_all(d, registry, overrides);
-  if (vm.count("only")) configs = select_variants(configs, vm["only"].as<std::string>());
+  auto configs = validate_all(d, registry, overrides, vm.count("only") ? vm["only"].as<std::string>() : "");
   if (vm.count("json")) {
     json::object o;
     for (auto& c : configs) o[c.name] = to_json(c.resolved);
@@ -240,7 +246,7 @@ int plugins_command(const std::vector<std::string>& args) {
   all.add(opts).add(hidden);
   auto vm = parse_options(args, all);
   if (vm.count("help")) {
-    std::cout << opts << "\nexamples:\n  ebmlab plugins --describe pgd\n  ebmlab plugins --check build/plugins/libebmlab_samplers.so\n"
+    std::cout << opts << "\nexamples:\n  ebmlab plugins --describe pgd\n  ebmlab plugins --check build/plugins/libebmlab_pgd.so\n"
               << "\nexit codes: 0 ok, 2 bad arguments, 3 a plugin does not load (or --check found it unusable)\n";
     return 0;
   }

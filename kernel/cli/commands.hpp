@@ -13,12 +13,13 @@ class Registry;
 
 namespace ebm::cli {
 
-/// Expands (variants, sweep, overrides) and validates every variant, collecting all
-/// problems, each under its variant's name, before failing.
+/// Expands (variants, sweep, overrides), keeps the variants `only` selects (`a*,b`: shell
+/// globs, comma-separated; empty = all; ConfigError when none matches) and validates each,
+/// collecting all problems, each under its variant's name, before failing. Variants left
+/// out by `only` are not validated. `expanded`, when given, receives how many there were.
 std::vector<kernel::VariantConfig> validate_all(const kernel::Descriptor& d, const kernel::Registry& registry,
-                                                const std::vector<kernel::Override>& overrides);
-/// `--only a*,b`: the variants whose names match one of the shell globs (ConfigError when none).
-std::vector<kernel::VariantConfig> select_variants(std::vector<kernel::VariantConfig> all, const std::string& only);
+                                                const std::vector<kernel::Override>& overrides,
+                                                const std::string& only = "", std::size_t* expanded = nullptr);
 /// --resume: every variant the index already records must resolve to the same configuration.
 void check_resumable(const std::string& index, const std::vector<kernel::VariantConfig>& configs);
 

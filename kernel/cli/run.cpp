@@ -167,7 +167,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       "dry-run", "validate and list the expanded variants; write nothing")(
       "only", po::value<std::string>(), "run only the variants matching these shell globs (comma-separated)")(
       "jobs", po::value<int>()->default_value(1), "variants in parallel, each in its own worker process")(
-      "resume", "continue an interrupted run: skip completed variants, continue the others from their last checkpoint")(
+      "resume", "continue an interrupted run: skip completed and diverged variants, continue the others from their last checkpoint")(
       "overwrite", "replace existing output files")("allow-plugin-path", kAllowPluginPathHelp)(
       "nproc", po::value<int>()->default_value(1), "data parallel: train each variant with N local processes (c10d Gloo)")(
       "dist-timeout", po::value<int>()->default_value(300),
@@ -182,7 +182,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
               << "  ebmlab run experiments/quickstart.toml\n"
               << "  ebmlab run experiments/ablation_norm.toml --dry-run\n"
               << "  ebmlab run experiments/ablation_norm.toml --jobs 2          # then, after a kill: --resume\n"
-              << "  ebmlab run experiments/jem_vs_atebm.toml --only 'dat*' stage.0.epochs=1\n"
+              << "  ebmlab run experiments/jem_vs_atebm.toml --only 'dat*' stage.0.steps=10\n"
               << "  ebmlab run experiments/quickstart.toml --nproc 2            # data parallel, 2 processes\n"
               << "  RANK=0 WORLD_SIZE=2 MASTER_ADDR=host MASTER_PORT=29500 ebmlab run x.toml   # one rank of many\n"
               << "\nexit codes: 0 every variant completed or diverged, 1 a variant failed, 2 bad input, "
@@ -213,14 +213,16 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   load_plugins(registry, d, allow_plugin_path);
   if (!worker && (!denv.present || denv.rank == 0))
     for (auto& w : registry.warnings()) std::cerr << "ebmlab run: warning: " << w << "\n";
-  auto all = validate_all(d, registry, overrides);
-  auto configs = select_variants(all, worker ? vm["worker"].as<std::string>() : (vm.count("only") ? vm["only"].as<std::string>() : ""));
+  std::size_t expanded = 0;
+  auto configs = validate_all(d, registry, overrides,
+                              worker ? vm["worker"].as<std::string>() : (vm.count("only") ? vm["only"].as<std::string>() : ""),
+                              &expanded);
   if (worker && (configs.size() != 1 || configs.front().name != vm["worker"].as<std::string>()))
     throw ConfigError("--worker " + vm["worker"].as<std::string>() + ": no such variant");
 
   if (vm.count("dry-run")) {
     for (auto& c : configs) std::cout << c.name << "\n";
-    std::cerr << configs.size() << " variant" << (configs.size() == 1 ? "" : "s") << " (of " << all.size()
+    std::cerr << configs.size() << " variant" << (configs.size() == 1 ? "" : "s") << " (of " << expanded
               << "); nothing was run\n";
     return 0;
   }

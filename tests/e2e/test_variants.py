@@ -418,6 +418,22 @@ seeds = [0, 1]
         expect(set(want) <= set(f["variants"]), list(f["variants"]))
         for v in want:
             expect(f[f"variants/{v}/status"][()].rstrip(b"\0") == b"completed", v)
+    # --only selects before validation: a broken variant that is not selected does not stop
+    # validate or run (a sweep of many variants can be run a part at a time).
+    broken = write(os.path.join(d, "broken.toml"), BASE + """
+[variants.good.model.backbone]
+hidden = [8]
+
+[variants.bad.model.backbone]
+hiden = [8]
+""")
+    r = run(A.ebmlab, "validate", broken, cwd=d)
+    expect(r.returncode == 2 and "hiden" in r.stderr and "'bad'" in r.stderr, f"exit {r.returncode}: {r.stderr}")
+    r = run(A.ebmlab, "validate", broken, "--only", "good", cwd=d)
+    expect(r.returncode == 0 and "1 variant: good" in r.stdout, f"exit {r.returncode}: {r.stdout}{r.stderr}")
+    expect(dry_run(broken, "--only", "good") == ["good"], dry_run(broken, "--only", "good"))
+    r = run(A.ebmlab, "run", broken, "--only", "bad", "--dry-run", cwd=d)
+    expect(r.returncode == 2 and "hiden" in r.stderr, f"exit {r.returncode}: {r.stderr}")
     # No match: an error, nothing written.
     e = os.path.join(d, "empty")
     os.makedirs(e)
