@@ -263,8 +263,9 @@ int report_command(const std::vector<std::string>& args) {
       "One table of variants x final evaluation results: the last record of every\n"
       "eval/<split>/<metric>/<term> series. Variants whose resolved configurations differ only\n"
       "in experiment.seed are one row: mean ± sample standard deviation (n-1) over the seeds and\n"
-      "n. The status column shows completed, diverged, failed, interrupted, running, or crashed\n"
-      "(still marked running but its writer process is gone); for a group, the fraction of seeds\n"
+      "n. The status column shows completed, diverged, failed, interrupted, running, crashed\n"
+      "(still marked running but its writer process is gone), missing (the run stopped before\n"
+      "the variant started) or unreadable (its log cannot be opened); for a group, the fraction of seeds\n"
       "not completed (e.g. 'diverged 1/3'). Several files combine into one table, rows labelled\n"
       "<experiment>/<variant>. RUN.h5 is an index file (runs/<name>.h5) or one variant log.\n\n"
       "examples:\n"
@@ -273,8 +274,8 @@ int report_command(const std::vector<std::string>& args) {
       "  ebmlab report runs/dat.h5 --split val --sort accuracy/accuracy --reverse --format csv > dat.csv\n\n"
       "options");
   opts.add_options()("help,h", "this text")("runs", po::value<std::vector<std::string>>(), "index files or variant logs")(
-      "metrics", po::value<std::vector<std::string>>()->multitoken(),
-      "comma-separated patterns on \"metric/term\": a substring, or a glob when it has * ? [")(
+      "metrics", po::value<std::vector<std::string>>()->composing(),
+      "comma-separated patterns on \"metric/term\": a substring, or a glob when it has * ? [ (repeatable)")(
       "split", po::value<std::string>()->default_value("test"), "test or val")(
       "format", po::value<std::string>()->default_value("text"), "text, markdown, csv or json")(
       "sort", po::value<std::string>(), "order rows by: label, status, n, or a metric column (\"metric/term\")")(
@@ -282,7 +283,8 @@ int report_command(const std::vector<std::string>& args) {
       "all-terms", "include bookkeeping terms (n, eps, steps, restarts, norm_l2, apgd, n_in)");
   auto vm = parse_options(args, opts, "runs", -1);
   if (vm.count("help")) {
-    std::cout << opts << "\nexit codes: 0 ok, 2 a file is missing, not ebmlab's, damaged or of a newer format\n";
+    std::cout << opts << "\nexit codes: 0 ok, 2 bad input: a file is missing, not ebmlab's, damaged or of a newer format, "
+                         "or an option's value is not one listed above\n";
     return 0;
   }
   if (!vm.count("runs")) throw ConfigError("missing the run: ebmlab report RUN.h5 [RUN2.h5 ...] (see ebmlab report --help)");

@@ -89,6 +89,11 @@ def report_groups_seeds_in_every_format(d):
 
     two = list(csv.DictReader(io.StringIO(report(d, "runs/toy.h5", "runs/toy.h5", "--format", "csv"))))
     expect([r["label"] for r in two] == ["toy/a_s", "toy/b_s"] * 2, [r["label"] for r in two])
+    # --metrics takes one value (repeatable): a file after it is a file, not a pattern.
+    mixed = list(csv.DictReader(io.StringIO(report(d, "runs/toy.h5", "--metrics", "accuracy", "runs/toy.h5",
+                                                   "--metrics", "*/n", "--all-terms", "--format", "csv"))))
+    expect([r["label"] for r in mixed] == ["toy/a_s", "toy/b_s"] * 2, [r["label"] for r in mixed])
+    expect([k for k in mixed[0] if k.endswith(":mean")] == ["accuracy/accuracy:mean", "accuracy/n:mean"], mixed[0].keys())
 
 
 @case
