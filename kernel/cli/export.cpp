@@ -53,7 +53,7 @@ std::vector<std::string> select_series(const std::vector<std::string>& all, cons
 
 int export_command(const std::vector<std::string>& args) {
   po::options_description opts(
-      "ebmlab export RUN.h5 [--variant V] [--curves [NAMES...]] [--evals [NAMES...]] [options]\n\n"
+      "ebmlab export RUN.h5 [--variant V] (--curves [NAMES...] | --evals [NAMES...] | both) [options]\n\n"
       "Writes curves (curves/<name>) and evaluation series (eval/<name>) of one variant. A name\n"
       "is a series (train/loss, test/accuracy/accuracy) or a group holding several (train,\n"
       "test/accuracy); --curves or --evals without names exports all of them. Series are\n"
@@ -62,9 +62,9 @@ int export_command(const std::vector<std::string>& args) {
       "  csv:  long format, header series,step,value,wall\n"
       "  json: {\"curves/train/loss\": [[step, value, wall], ...], ...}\n\n"
       "examples:\n"
-      "  ebmlab export runs/toy.h5 --curves train/loss --format csv --out loss.csv\n"
-      "  ebmlab export runs/dat.h5 --variant wide --curves --evals --format json --out wide.json\n"
-      "  ebmlab export runs/dat.h5 --variant wide --evals val --format csv\n\n"
+      "  ebmlab export runs/quickstart.h5 --curves train/loss --format csv --out loss.csv\n"
+      "  ebmlab export runs/jem_vs_atebm.h5 --variant dat --curves --evals --format json --out dat.json\n"
+      "  ebmlab export runs/jem_vs_atebm.h5 --variant dat --evals val --format csv\n\n"
       "options");
   opts.add_options()("help,h", "this text")("run", po::value<std::string>(), "index file or variant log")(
       "variant", po::value<std::string>()->default_value(""), "variant (needed when the run has several)")(

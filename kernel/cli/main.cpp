@@ -40,7 +40,9 @@ const char* kUsage =
     "\n"
     "Plugins are loaded from the build's plugins/ folder next to the binary, the installed\n"
     "lib/ebmlab/plugins, and every folder or file in EBMLAB_PLUGIN_PATH (colon-separated).\n"
-    "Exit codes: 0 ok, 1 a variant failed, 2 bad input, 3 plugin load failure, 130/143 interrupted.\n";
+    "Exit codes: 0 ok (a diverged variant is a result); 1 run: a variant failed -- eval, sample, counterfactual: the\n"
+    "command failed -- watch: --timeout reached; 2 bad input; 3 plugin load failure; 130/143 interrupted by\n"
+    "SIGINT/SIGTERM. Each command's --help lists its own.\n";
 
 }  // namespace
 

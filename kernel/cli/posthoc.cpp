@@ -192,8 +192,9 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
       "json", "print the results as JSON instead of adding them to the log");
   auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
-    std::cout << opts << "\nexamples:\n  ebmlab eval runs/quickstart.h5\n  ebmlab eval runs/dat.h5 --checkpoint best "
-                         "--metrics accuracy,ece,robust_accuracy\n  ebmlab eval runs/dat.h5 --metrics-file eval.toml --json\n"
+    std::cout << opts << "\nexamples:\n  ebmlab eval runs/quickstart.h5\n  ebmlab eval runs/dat.h5 --metrics accuracy,ece,robust_accuracy\n"
+                         "  ebmlab eval runs/feature_net.h5 --checkpoint best --split val\n"
+                         "  ebmlab eval runs/quickstart.h5 --metrics-file experiments/eval/five_axes.toml --json\n"
                          "\nexit codes: 0 ok, 1 evaluation failed, 2 bad input, 3 plugin load failure\n";
     return 0;
   }
@@ -293,10 +294,10 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
       "set", po::value<std::vector<std::string>>()->composing(), "override a sampler parameter: --set steps=200 (repeatable)")(
       "class", po::value<std::int64_t>()->default_value(-1), "condition on this class (seeds and labels); -1: test images' own")(
       "n", po::value<std::int64_t>()->default_value(64), "number of samples")(
-      "out", po::value<std::string>(), "PNG file (default: <run>/<variant>/sample-<sampler>-<n>.png)");
+      "out", po::value<std::string>(), "PNG file (default: <run>/<variant>/sample-<sampler>-<k>.png, k = the /posthoc/<k> record)");
   auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
-    std::cout << opts << "\nexamples:\n  ebmlab sample runs/dat.h5 --sampler gen --class 3 --n 64\n"
+    std::cout << opts << "\nexamples:\n  ebmlab sample runs/jem_vs_atebm.h5 --variant dat --sampler gen --class 3 --n 64\n"
                          "  ebmlab sample runs/jem.h5 --sampler sgld --set steps=200 --set buffer_size=0\n"
                          "\nexit codes: 0 ok, 1 sampling failed, 2 bad input, 3 plugin load failure\n";
     return 0;
