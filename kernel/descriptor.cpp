@@ -80,7 +80,7 @@ struct Resolver {
     if (!v) {
       if (required) {
         diag.add(root.loc(), "missing required table [" + key + "]");
-        diag.mute_under(key);
+        diag.mark_missing(key);
       }
       return empty;
     }

@@ -7,9 +7,13 @@
 namespace ebm::kernel {
 
 void Diagnostics::add(const SourceLoc& where, const std::string& message) {
-  for (auto& m : muted_)
-    if (message.find(m) != std::string::npos) return;
   messages_.push_back(where.str() + ": " + message);
+}
+
+bool Diagnostics::in_missing_table(const std::string& key) const {
+  for (auto& m : missing_)
+    if (key.compare(0, m.size(), m) == 0) return true;
+  return false;
 }
 
 void Diagnostics::raise() const {
@@ -162,7 +166,8 @@ Table validate_table(const Value& table, const Schema& schema, const std::string
     if (v) {
       out[spec.name] = check(*v, spec, prefix + spec.name, diag, refs);
     } else if (spec.required) {
-      diag.add(table.loc(), "missing required key '" + prefix + spec.name + "' (" + spec.describe_type() + ": " + spec.doc + ")");
+      if (!diag.in_missing_table(prefix + spec.name))
+        diag.add(table.loc(), "missing required key '" + prefix + spec.name + "' (" + spec.describe_type() + ": " + spec.doc + ")");
     } else if (spec.default_value) {
       Value d = *spec.default_value;
       d.set_loc(SourceLoc{"<default>", 0, 0});

@@ -14,16 +14,18 @@ namespace ebm::kernel {
 class Diagnostics {
  public:
   void add(const SourceLoc& where, const std::string& message);
-  /// Drops later messages about keys under the table `path` ("'path." in the text): once a
-  /// whole required table is reported missing, its missing keys are noise.
-  void mute_under(const std::string& path) { muted_.push_back("'" + path + "."); }
+  /// Records that the table at dotted `path` is missing (and was reported so): its own
+  /// required keys are then not reported one by one.
+  void mark_missing(const std::string& path) { missing_.push_back(path + "."); }
+  /// Whether dotted `key` lies in a table recorded by mark_missing.
+  bool in_missing_table(const std::string& key) const;
   bool empty() const { return messages_.empty(); }
   const std::vector<std::string>& messages() const { return messages_; }
   void raise() const;  ///< throws SchemaError if any message was added
 
  private:
   std::vector<std::string> messages_;
-  std::vector<std::string> muted_;
+  std::vector<std::string> missing_;
 };
 
 /// Answers whether `name` exists among the components of `kind` ("sampler"), and lists them.
