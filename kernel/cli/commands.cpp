@@ -36,14 +36,7 @@ namespace {
 /// `--only a*,b`: the variants whose names match one of the globs.
 std::vector<Variant> select_variants(std::vector<Variant> all, const std::string& only) {
   if (only.empty()) return all;
-  std::vector<std::string> globs;
-  std::size_t start = 0;
-  while (start <= only.size()) {
-    auto comma = only.find(',', start);
-    globs.push_back(only.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  const std::vector<std::string> globs = split_commas({only});
   std::vector<Variant> out;
   for (auto& v : all)
     for (auto& g : globs)

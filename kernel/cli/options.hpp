@@ -21,4 +21,20 @@ inline boost::program_options::variables_map parse_options(const std::vector<std
   return vm;
 }
 
+/// Values of a comma-separated, repeatable option ("a,b" "c" -> a, b, c); empty items dropped.
+inline std::vector<std::string> split_commas(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (auto& v : values) {
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      const auto comma = v.find(',', start);
+      std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) out.push_back(std::move(item));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace ebm::cli

@@ -244,17 +244,6 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
   for (size_t r = 1; r < cells.size(); ++r) line(cells[r]);
 }
 
-std::vector<std::string> split_list(const std::vector<std::string>& in) {
-  std::vector<std::string> out;
-  for (auto& s : in) {
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ','))
-      if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 }  // namespace
 
 int report_command(const std::vector<std::string>& args) {
@@ -293,7 +282,7 @@ int report_command(const std::vector<std::string>& args) {
   if (split != "test" && split != "val") throw ConfigError("--split: expected test or val, got '" + split + "'");
   if (format != "text" && format != "markdown" && format != "csv" && format != "json")
     throw ConfigError("--format: expected text, markdown, csv or json, got '" + format + "'");
-  const auto patterns = split_list(vm.count("metrics") ? vm["metrics"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  const auto patterns = split_commas(vm.count("metrics") ? vm["metrics"].as<std::vector<std::string>>() : std::vector<std::string>{});
   const bool group = !vm.count("no-group"), prefix = files.size() > 1;
 
   std::vector<std::string> columns;
