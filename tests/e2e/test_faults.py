@@ -154,9 +154,14 @@ def disk_full_is_a_clear_error_and_keeps_earlier_results(d):
 
 
 def as_other_user(cmd):
-    """Root ignores folder permissions: run as nobody then (setpriv, util-linux)."""
+    """Root ignores folder permissions: drop the capabilities that let it (setpriv, util-linux).
+
+    Root stays root, so the build it runs from may live anywhere, /root (0700) included; only
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH leave the bounding set, so the 0555/0444 modes below
+    apply to it as to their owner. (Running as nobody failed when the clone was under /root:
+    nobody cannot reach the binary there.)"""
     if os.geteuid() == 0:
-        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
     return cmd
 
 
