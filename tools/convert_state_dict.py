@@ -4,7 +4,7 @@
 The reference checkpoint (any ebmlab checkpoint of the target architecture, e.g. the
 ckpt-1.h5 of a 1-step run) fixes the tensor names, shapes, dtypes and order; the output
 holds only the model group, which is what a stage's `init = "..."` reads. Layout:
-docs/hdf5-layout.md; reader: kernel/checkpoint.cpp.
+docs/hdf5-layout.md; reader: kernel/store/checkpoint.cpp.
 """
 import argparse
 import datetime
@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 TOOL = "tools/convert_state_dict.py"
-FORMAT_VERSION = 1  # kernel/checkpoint.hpp kCheckpointFormatVersion
+FORMAT_VERSION = 1  # kernel/store/checkpoint.hpp kCheckpointFormatVersion
 # ebmlab's Model standardizes its input per channel itself; a PyTorch model has no such buffers.
 INPUT_BUFFERS = ("input_mean", "input_inv_std")
 NESTED_KEYS = ("state_dict", "model")

@@ -322,7 +322,7 @@ def latest_checkpoint(v):
 
 ACTIVATIONS = {
     "relu": lambda h: np.maximum(h, 0.0),
-    "leaky_relu": lambda h: np.where(h > 0, h, 0.2 * h),  # kernel/core/layers.cpp: slope 0.2
+    "leaky_relu": lambda h: np.where(h > 0, h, 0.2 * h),  # sdk/layers.cpp: slope 0.2
     "silu": lambda h: h / (1.0 + np.exp(-h)),
 }
 
@@ -330,7 +330,7 @@ ACTIVATIONS = {
 class NumpyMlp:
     """The `mlp` backbone without normalization layers, evaluated in float64.
 
-    Mirrors kernel/model.cpp (input standardization (x - input_mean) * input_inv_std) and
+    Mirrors kernel/train/model.cpp (input standardization (x - input_mean) * input_inv_std) and
     plugins/backbones/mlp/mlp.cpp (fc<i> -> activation ..., then head).
     """
 

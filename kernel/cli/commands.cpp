@@ -1,6 +1,6 @@
-#include "commands.hpp"
-#include "options.hpp"
-#include "spawn.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/spawn.hpp"
 
 #include <fnmatch.h>
 #include <sys/wait.h>
@@ -17,11 +17,11 @@
 #include <thread>
 #include <torch/torch.h>
 
-#include "../components.hpp"
-#include "../descriptor.hpp"
-#include "../json.hpp"
-#include "../registry.hpp"
-#include "../trainer.hpp"
+#include "train/components.hpp"
+#include "config/descriptor.hpp"
+#include "config/json.hpp"
+#include "loader/registry.hpp"
+#include "train/trainer.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

@@ -8,13 +8,13 @@
 #include <iostream>
 #include <torch/torch.h>
 
-#include "../descriptor.hpp"
-#include "../eval_services.hpp"
-#include "../json.hpp"
-#include "../validate.hpp"
-#include "commands.hpp"
-#include "options.hpp"
-#include "session.hpp"
+#include "config/descriptor.hpp"
+#include "run/eval_services.hpp"
+#include "config/json.hpp"
+#include "config/validate.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/session_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -91,7 +91,7 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
       root["metric"] = Value(chosen);
     };
   }
-  auto s = open_session(vm, "eval", edit, !vm.count("json"));
+  auto s = open_session(session_request(vm, "eval"), edit, !vm.count("json"));
   if (s->comps->metrics.empty()) throw ConfigError("no metrics to run: the run declares none; pass --metrics or --metrics-file");
   if ((split == "test" ? s->data.test : s->data.val).size() == 0)
     throw ConfigError("--split " + split + ": the run's " + split + " split has no images");
@@ -106,7 +106,7 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
     metrics[metric].as_object()[term] = std::isfinite(value) ? json::value(value) : json::value(nullptr);
   }
   json::object refs;
-  for (auto& [path, sha] : s->trainer->services().loaded()) refs[path] = sha;
+  for (auto& [path, sha] : s->services->loaded()) refs[path] = sha;
   if (vm.count("json")) {
     json::object out{{"run", s->run.index}, {"variant", s->run.variant}, {"checkpoint", s->checkpoint},
                       {"checkpoint_step", s->step}, {"split", split}, {"weights", used}, {"metrics", metrics},

@@ -7,10 +7,10 @@
 #include <fstream>
 #include <iostream>
 
-#include "commands.hpp"
+#include "cli/commands.hpp"
 #include "ebmlab/error.hpp"
-#include "options.hpp"
-#include "run_files.hpp"
+#include "cli/options.hpp"
+#include "store/run_files.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

@@ -8,11 +8,11 @@
 #include <csignal>
 #include <iostream>
 
-#include "commands.hpp"
+#include "cli/commands.hpp"
 #include "ebmlab/error.hpp"
-#include "../h5util.hpp"
-#include "../version.hpp"
-#include "trainer.hpp"
+#include "store/h5util.hpp"
+#include "loader/version.hpp"
+#include "train/trainer.hpp"
 
 namespace {
 

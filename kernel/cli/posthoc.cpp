@@ -9,14 +9,14 @@
 #include <iostream>
 #include <torch/torch.h>
 
-#include "../eval_services.hpp"
-#include "../png.hpp"
-#include "../validate.hpp"
-#include "commands.hpp"
+#include "run/eval_services.hpp"
+#include "store/png.hpp"
+#include "config/validate.hpp"
+#include "cli/commands.hpp"
 #include "ebmlab/mode_guard.hpp"
 #include "ebmlab/sampling.hpp"
-#include "options.hpp"
-#include "session.hpp"
+#include "cli/options.hpp"
+#include "cli/session_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -54,7 +54,7 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
   const std::int64_t n = vm["n"].as<std::int64_t>(), cls = vm["class"].as<std::int64_t>();
   if (n < 1 || n > 100000) throw ConfigError("--n " + std::to_string(n) + ": expected 1 to 100000");
   std::vector<std::string> sets = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  auto s = open_session(vm, "sample", [&](Table& root, const Registry& registry) {
+  auto s = open_session(session_request(vm, "sample"), [&](Table& root, const Registry& registry) {
     Table& samplers = root["samplers"].type() == Value::Type::table ? root["samplers"].as_table()
                                                                      : (root["samplers"] = Value(Table{})).as_table();
     if (!samplers.count(name)) {
@@ -145,7 +145,7 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
   if (steps < 1 || steps > 100000) throw ConfigError("--steps " + std::to_string(steps) + ": expected 1 to 100000");
   if (frames < 1 || frames > steps) throw ConfigError("--frames " + std::to_string(frames) + ": expected 1 to --steps");
   const double alpha = vm["alpha"].as<double>() > 0 ? vm["alpha"].as<double>() : 2.5 * eps / static_cast<double>(steps);
-  auto s = open_session(vm, "counterfactual");
+  auto s = open_session(session_request(vm, "counterfactual"));
   apply_weights(*s);
   const std::int64_t index = vm["input"].as<std::int64_t>(), target = vm["target"].as<std::int64_t>();
   const Split& test = s->data.test;

@@ -13,10 +13,10 @@
 #include <set>
 #include <sstream>
 
-#include "commands.hpp"
+#include "cli/commands.hpp"
 #include "ebmlab/error.hpp"
-#include "options.hpp"
-#include "run_files.hpp"
+#include "cli/options.hpp"
+#include "store/run_files.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

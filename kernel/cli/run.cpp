@@ -1,8 +1,8 @@
 // `ebmlab run`: expand, validate, then train every variant — in this process, in worker
 // processes (--jobs), or data parallel over c10d Gloo (--nproc, or RANK/WORLD_SIZE set).
-#include "commands.hpp"
-#include "options.hpp"
-#include "spawn.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/spawn.hpp"
 
 #include <fnmatch.h>
 #include <fcntl.h>
@@ -20,12 +20,13 @@
 #include <thread>
 #include <torch/torch.h>
 
-#include "../checkpoint.hpp"
-#include "../components.hpp"
-#include "../distributed.hpp"
-#include "../json.hpp"
-#include "../registry.hpp"
-#include "../trainer.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
+#include "train/distributed.hpp"
+#include "config/json.hpp"
+#include "loader/registry.hpp"
+#include "run/eval_services.hpp"
+#include "train/trainer.hpp"
 
 
 namespace po = boost::program_options;
@@ -119,14 +120,21 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
         wall = log->carry_over(old_log, plan.from_step, rows);
       }
     }
-    Trainer trainer(cfg, comps, data, log.get(), &progress);
-    if (writer) trainer.set_checkpoint_dir(plan.ckpt_dir);
+    EvalServices services(data.info, registry);
+    TrainerSetup setup(log.get(), &progress);
+    if (writer) setup.checkpoint_dir = plan.ckpt_dir;
+    setup.services = &services;
+    setup.collective = coll;
+    CheckpointData resume;
     if (plan.from_step >= 0) {
-      trainer.restore(read_checkpoint(plan.checkpoint), plan.checkpoint);
-      trainer.set_wall_offset(wall);
-      progress.message(cfg.name + ": resuming from step " + std::to_string(plan.from_step) + " (" + plan.checkpoint + ")");
+      resume = read_checkpoint(plan.checkpoint);
+      setup.resume = &resume;
+      setup.resume_source = plan.checkpoint;
+      setup.wall_offset = wall;
     }
-    trainer.set_collective(coll);
+    Trainer trainer(cfg, comps, data, setup);
+    if (plan.from_step >= 0)
+      progress.message(cfg.name + ": resuming from step " + std::to_string(plan.from_step) + " (" + plan.checkpoint + ")");
     if (writer && fs::exists(old_log)) fs::remove(old_log);
     std::string status = trainer.run();
     if (log) {

@@ -1,4 +1,4 @@
-#include "spawn.hpp"
+#include "cli/spawn.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "../trainer.hpp"
+#include "train/trainer.hpp"
 #include "ebmlab/error.hpp"
 
 extern char** environ;

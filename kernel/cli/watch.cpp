@@ -11,10 +11,10 @@
 #include <sstream>
 #include <thread>
 
-#include "commands.hpp"
+#include "cli/commands.hpp"
 #include "ebmlab/error.hpp"
-#include "options.hpp"
-#include "run_files.hpp"
+#include "cli/options.hpp"
+#include "store/run_files.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

@@ -1,11 +1,11 @@
 // resolve(): one expanded variant checked against the kernel's sections (kernel_schemas.cpp)
 // and every plugin's declared parameters, into the VariantConfig the trainer runs.
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 
 #include <algorithm>
 
-#include "registry.hpp"
-#include "validate.hpp"
+#include "loader/registry.hpp"
+#include "config/validate.hpp"
 
 namespace ebm::kernel {
 

@@ -10,7 +10,7 @@
 #include <limits>
 #include <set>
 
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 
 namespace ebm::kernel {
 

@@ -1,7 +1,7 @@
 // The kernel's own descriptor sections ([experiment], [data], streams, [[stage]], [log],
 // [checkpoint]): their parameters, defaults and bounds. Plugins declare theirs in their
 // own schema(); resolve() in descriptor.cpp checks a descriptor against both.
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 
 #include <cstdint>
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 
 namespace ebm::kernel {
 

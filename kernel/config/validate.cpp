@@ -1,4 +1,4 @@
-#include "validate.hpp"
+#include "config/validate.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "augment.hpp"
+#include "data/augment.hpp"
 
 #include <torch/torch.h>
 

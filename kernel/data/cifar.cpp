@@ -5,7 +5,7 @@
 #include <fstream>
 #include <torch/torch.h>
 
-#include "data_sources.hpp"
+#include "data/data_sources.hpp"
 
 namespace ebm::kernel {
 

@@ -1,5 +1,5 @@
-#include "data.hpp"
-#include "data_sources.hpp"
+#include "data/data.hpp"
+#include "data/data_sources.hpp"
 
 #include <zlib.h>
 

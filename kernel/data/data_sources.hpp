@@ -1,7 +1,7 @@
 // Readers behind load_dataset for the data sets beyond Fashion-MNIST and toy2d.
 #pragma once
 
-#include "data.hpp"
+#include "data/data.hpp"
 
 namespace ebm::kernel {
 

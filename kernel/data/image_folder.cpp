@@ -10,7 +10,7 @@
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 
-#include "data_sources.hpp"
+#include "data/data_sources.hpp"
 
 namespace ebm::kernel {
 

@@ -1,5 +1,5 @@
-#include "registry.hpp"
-#include "version.hpp"
+#include "loader/registry.hpp"
+#include "loader/version.hpp"
 
 #include <openssl/evp.h>
 #include <sys/stat.h>

@@ -1,16 +1,16 @@
-#include "eval_services.hpp"
+#include "run/eval_services.hpp"
 
 #include <torch/torch.h>
 
-#include "checkpoint.hpp"
-#include "components.hpp"
-#include "data.hpp"
-#include "descriptor.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
+#include "config/descriptor.hpp"
 #include "ebmlab/mode_guard.hpp"
-#include "model.hpp"
-#include "registry.hpp"
-#include "saved_run.hpp"
-#include "validate.hpp"
+#include "train/model.hpp"
+#include "loader/registry.hpp"
+#include "run/saved_run.hpp"
+#include "config/validate.hpp"
 
 namespace ebm::kernel {
 
@@ -20,11 +20,8 @@ std::string shape_str(const std::vector<std::int64_t>& s) { return c10::str(c10:
 
 }  // namespace
 
-EvalServices::EvalServices(DataInfo info) : info_(std::move(info)) {}
-EvalServices::~EvalServices() {
-  // Models before the registry that holds their plugins' code.
-  references_.clear();
-}
+EvalServices::EvalServices(DataInfo info, const Registry& registry) : info_(std::move(info)), registry_(registry) {}
+EvalServices::~EvalServices() = default;
 
 at::Tensor convert_images(const at::Tensor& x, const DataInfo& from, const DataInfo& to) {
   if (from.shape == to.shape && from.lo == to.lo && from.hi == to.hi) return x;
@@ -70,14 +67,10 @@ const Batch& EvalServices::other_dataset(const std::string& name, const std::str
 Embedding EvalServices::embed(const std::string& checkpoint, const at::Tensor& x) {
   auto it = references_.find(checkpoint);
   if (it == references_.end()) {
-    if (!registry_) {
-      registry_ = std::make_unique<Registry>();
-      registry_->load_default_path();
-    }
-    SavedRun run = saved_run_of_checkpoint(checkpoint, *registry_);
+    SavedRun run = saved_run_of_checkpoint(checkpoint, registry_);
     // Only the data set's facts are needed; the model's input statistics come from the checkpoint.
     Dataset d = load_run_data(run);
-    Reference ref{build_model(run.cfg, *registry_, d.info), d.info};
+    Reference ref{build_model(run.cfg, registry_, d.info), d.info};
     verify_checkpoint(run, checkpoint);
     load_model_weights(*ref.model, read_checkpoint(checkpoint), checkpoint);
     ref.model->eval();

@@ -1,5 +1,6 @@
-// The kernel side of StepContext's evaluation services: other data sets as OOD inputs
-// and reference networks (e.g. the feature net) loaded from other runs' checkpoints.
+// The evaluation services the runner hands a trainer (train/services.hpp): other data sets
+// as OOD inputs and reference networks (e.g. the feature net) loaded from other runs'
+// checkpoints, with the plugins of the command's own registry.
 #pragma once
 
 #include <map>
@@ -7,23 +8,23 @@
 #include <string>
 
 #include "ebmlab/context.hpp"
+#include "train/services.hpp"
 
 namespace ebm::kernel {
 
 class Registry;
 class Model;
 
-class EvalServices {
+class EvalServices final : public Services {
  public:
-  explicit EvalServices(DataInfo info);
-  ~EvalServices();
+  /// `registry`: the command's own, so plugins it loaded from anywhere (--allow-plugin-path
+  /// included) build the reference networks too. It must outlive this object.
+  EvalServices(DataInfo info, const Registry& registry);
+  ~EvalServices() override;
 
-  /// StepContext::other_dataset: a test split converted to this data's shape and range.
-  const Batch& other_dataset(const std::string& name, const std::string& path, std::int64_t n);
-  /// StepContext::embed: features and logits of the network saved in `checkpoint`.
-  Embedding embed(const std::string& checkpoint, const at::Tensor& x);
-  /// Reference networks loaded so far: checkpoint path -> sha256 (provenance).
-  const std::map<std::string, std::string>& loaded() const { return loaded_; }
+  const Batch& other_dataset(const std::string& name, const std::string& path, std::int64_t n) override;
+  Embedding embed(const std::string& checkpoint, const at::Tensor& x) override;
+  const std::map<std::string, std::string>& loaded() const override { return loaded_; }
 
  private:
   struct Reference {
@@ -31,7 +32,7 @@ class EvalServices {
     DataInfo info;
   };
   DataInfo info_;
-  std::unique_ptr<Registry> registry_;  ///< keeps the reference networks' plugins loaded
+  const Registry& registry_;
   std::map<std::string, Batch> datasets_;
   std::map<std::string, Reference> references_;
   std::map<std::string, std::string> loaded_;

@@ -1,14 +1,14 @@
-#include "saved_run.hpp"
+#include "run/saved_run.hpp"
 
 #include <boost/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <regex>
 
-#include "h5log.hpp"
-#include "h5util.hpp"
-#include "json.hpp"
-#include "registry.hpp"
+#include "store/h5log.hpp"
+#include "store/h5util.hpp"
+#include "config/json.hpp"
+#include "loader/registry.hpp"
 
 namespace ebm::kernel {
 

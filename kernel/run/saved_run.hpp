@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "components.hpp"
-#include "data.hpp"
-#include "descriptor.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
+#include "config/descriptor.hpp"
 
 namespace ebm::kernel {
 

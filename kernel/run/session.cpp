@@ -1,5 +1,5 @@
 // See session.hpp.
-#include "session.hpp"
+#include "run/session.hpp"
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -7,17 +7,14 @@
 #include <thread>
 #include <torch/torch.h>
 
-#include "../checkpoint.hpp"
-#include "../descriptor.hpp"
-#include "../json.hpp"
+#include "store/checkpoint.hpp"
+#include "config/descriptor.hpp"
+#include "config/json.hpp"
 #include "ebmlab/error.hpp"
 
-namespace po = boost::program_options;
 namespace json = boost::json;
 
-namespace ebm::cli {
-
-using namespace ebm::kernel;
+namespace ebm::kernel {
 
 namespace {
 
@@ -35,31 +32,20 @@ std::vector<std::string> unchanged_samplers(const VariantConfig& before, const V
 
 }  // namespace
 
-void common_options(po::options_description& opts) {
-  opts.add_options()("help,h", "this text")("run", po::value<std::string>(), "the run's index file (runs/<name>.h5)")(
-      "variant", po::value<std::string>()->default_value(""), "variant to use (needed when the run has several)")(
-      "checkpoint", po::value<std::string>()->default_value("last"),
-      "last (highest step), best (ckpt-best.h5), a step number, or a checkpoint file")(
-      "weights", po::value<std::string>()->default_value("auto"),
-      "raw, ema, or auto (what the checkpoint's stage evaluates with: eval_weights)")(
-      "threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)")(
-      "seed", po::value<std::int64_t>()->default_value(0), "seed of the random numbers the command draws");
-}
-
-std::unique_ptr<Session> open_session(const po::variables_map& vm, const std::string& command, const TreeEdit& edit,
-                                      bool writes) {
-  if (!vm.count("run")) throw ConfigError("missing the run: ebmlab " + command + " RUN.h5 (see ebmlab " + command + " --help)");
-  const std::string weights = vm["weights"].as<std::string>();
+std::unique_ptr<Session> open_session(const SessionRequest& req, const TreeEdit& edit, bool writes) {
+  const std::string& command = req.command;
+  if (req.run.empty()) throw ConfigError("missing the run: ebmlab " + command + " RUN.h5 (see ebmlab " + command + " --help)");
+  const std::string& weights = req.weights;
   if (weights != "auto" && weights != "raw" && weights != "ema") throw ConfigError("--weights " + weights + ": expected raw, ema or auto");
-  int threads = vm["threads"].as<int>();
+  const int threads = req.threads;
   if (threads < 0) throw ConfigError("--threads " + std::to_string(threads) + ": expected 0 (all cores) or a positive count");
   torch::set_num_threads(threads == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : threads);
-  torch::manual_seed(static_cast<std::uint64_t>(vm["seed"].as<std::int64_t>()));
+  torch::manual_seed(static_cast<std::uint64_t>(req.seed));
 
   auto s = std::make_unique<Session>();
   s->registry = std::make_unique<Registry>();
   s->registry->load_default_path();
-  s->run = open_saved_run(vm["run"].as<std::string>(), vm["variant"].as<std::string>(), *s->registry);
+  s->run = open_saved_run(req.run, req.variant, *s->registry);
   // Before any work: a log that cannot take the results fails now, not after the evaluation.
   if (writes) PosthocWriter::check_writable(s->run.log);
   const VariantConfig trained = s->run.cfg;
@@ -68,7 +54,7 @@ std::unique_ptr<Session> open_session(const po::variables_map& vm, const std::st
     edit(tree.as_table(), *s->registry);
     s->run.cfg = resolve(Variant{s->run.variant, tree}, *s->registry);
   }
-  s->checkpoint = find_checkpoint(s->run, vm["checkpoint"].as<std::string>());
+  s->checkpoint = find_checkpoint(s->run, req.checkpoint);
   verify_checkpoint(s->run, s->checkpoint);
   CheckpointData cd = read_checkpoint(s->checkpoint);
   s->checkpoint_sha256 = sha256_file(s->checkpoint);
@@ -76,10 +62,13 @@ std::unique_ptr<Session> open_session(const po::variables_map& vm, const std::st
   s->data = load_run_data(s->run);
   s->comps = std::make_unique<Components>(build_components(s->run.cfg, *s->registry, s->data.info));
   s->progress = std::make_unique<Progress>(false, 1e9, true);
-  s->trainer = std::make_unique<Trainer>(s->run.cfg, *s->comps, s->data, nullptr, s->progress.get());
+  s->services = std::make_unique<EvalServices>(s->data.info, *s->registry);
+  TrainerSetup setup(nullptr, s->progress.get());
+  setup.services = s->services.get();
+  s->trainer = std::make_unique<Trainer>(s->run.cfg, *s->comps, s->data, setup);
   s->trainer->load_for_evaluation(cd, s->checkpoint, unchanged_samplers(trained, s->run.cfg));
   // Seeded after loading, so --seed (not the checkpoint's generator) decides what is drawn.
-  torch::manual_seed(static_cast<std::uint64_t>(vm["seed"].as<std::int64_t>()));
+  torch::manual_seed(static_cast<std::uint64_t>(req.seed));
   const std::string stage_weights = s->run.cfg.stages[static_cast<std::size_t>(cd.stage)].eval_weights;
   s->weights = weights == "auto" ? (stage_weights == "ema" && !cd.ema.empty() ? "ema" : "raw") : weights;
   if (s->weights == "ema" && cd.ema.empty())
@@ -99,22 +88,6 @@ void apply_weights(Session& s) {
   if (s.weights == "ema") s.trainer->load_ema_into_model();
 }
 
-std::pair<std::string, Value> parse_setting(const std::string& setting, const std::string& option) {
-  auto eq = setting.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError(option + " " + setting + ": expected key=value, e.g. " + option + " steps=100");
-  std::string key = setting.substr(0, eq), text = setting.substr(eq + 1);
-  SourceLoc loc{option + " " + setting, 0, 0};
-  try {
-    Value root = parse_toml_text("v = " + text + "\n", option + " " + setting);
-    Value v = *root.find("v");
-    v.set_loc(loc);
-    return {key, v};
-  } catch (const ConfigError&) {
-    return {key, Value(text, loc)};
-  }
-}
-
 Batch pick_images(const Dataset& data, std::int64_t n, std::int64_t cls) {
   const Split& split = data.test.size() > 0 ? data.test : data.val;
   at::Tensor idx = cls >= 0 ? split.y.eq(cls).nonzero().view(-1) : torch::arange(split.size());
@@ -123,4 +96,4 @@ Batch pick_images(const Dataset& data, std::int64_t n, std::int64_t cls) {
   return split.take(idx);
 }
 
-}  // namespace ebm::cli
+}  // namespace ebm::kernel

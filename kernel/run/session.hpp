@@ -1,58 +1,64 @@
-// What `ebmlab eval`, `sample` and `counterfactual` share: options, opening a saved variant
-// with a checkpoint loaded into a trainer, and describing it in the /posthoc record.
+// What `ebmlab eval`, `sample` and `counterfactual` share: opening a saved variant with a
+// checkpoint loaded into a trainer, and describing it in the /posthoc record. Their common
+// options are read into a SessionRequest by cli/session_options.hpp.
 #pragma once
 
-#include <boost/program_options.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 
-#include "../components.hpp"
-#include "../data.hpp"
-#include "../posthoc.hpp"
-#include "../progress.hpp"
-#include "../registry.hpp"
-#include "../saved_run.hpp"
-#include "../trainer.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
+#include "store/posthoc.hpp"
+#include "train/progress.hpp"
+#include "loader/registry.hpp"
+#include "run/eval_services.hpp"
+#include "run/saved_run.hpp"
+#include "train/trainer.hpp"
 
-namespace ebm::cli {
+namespace ebm::kernel {
+
+/// Which saved variant, checkpoint and weights to open (eval, sample, counterfactual).
+struct SessionRequest {
+  std::string command;       ///< for messages: "eval", "sample", ...
+  std::string run;           ///< the run's index file
+  std::string variant;       ///< "" : the run's only variant
+  std::string checkpoint = "last";  ///< last, best, a step number, or a checkpoint file
+  std::string weights = "auto";     ///< raw, ema or auto
+  int threads = 0;           ///< intra-op threads (0 = all cores)
+  std::int64_t seed = 0;     ///< seed of the random numbers the command draws
+};
 
 /// A saved variant with a checkpoint loaded into a trainer, ready to evaluate or sample.
 struct Session {
-  std::unique_ptr<kernel::Registry> registry;  // first: outlives the components built from its plugins
-  kernel::SavedRun run;
-  kernel::Dataset data;
-  std::unique_ptr<kernel::Components> comps;
-  std::unique_ptr<kernel::Progress> progress;
-  std::unique_ptr<kernel::Trainer> trainer;
+  std::unique_ptr<Registry> registry;  // first: outlives the components built from its plugins
+  SavedRun run;
+  Dataset data;
+  std::unique_ptr<Components> comps;
+  std::unique_ptr<Progress> progress;
+  std::unique_ptr<EvalServices> services;  ///< other data sets and reference networks the metrics load
+  std::unique_ptr<Trainer> trainer;
   std::string checkpoint, checkpoint_sha256;
   std::string weights;  ///< raw | ema, as resolved from --weights
   std::int64_t step = 0;
 };
 
 /// Changes a run's resolved configuration before it is validated again (eval's metrics).
-using TreeEdit = std::function<void(Table& root, const kernel::Registry& registry)>;
-
-/// --run, --variant, --checkpoint, --weights, --threads, --seed.
-void common_options(boost::program_options::options_description& opts);
+using TreeEdit = std::function<void(Table& root, const Registry& registry)>;
 
 /// Opens the variant, applies `edit`, loads the checkpoint and seeds the generator. With
 /// `writes`, first checks that the log can take a /posthoc record.
-std::unique_ptr<Session> open_session(const boost::program_options::variables_map& vm, const std::string& command,
-                                      const TreeEdit& edit = {}, bool writes = true);
+std::unique_ptr<Session> open_session(const SessionRequest& req, const TreeEdit& edit = {}, bool writes = true);
 
 /// The record's source attributes: variant, checkpoint and its sha256, step, weights.
-void describe_source(kernel::PosthocWriter& w, const Session& s);
+void describe_source(PosthocWriter& w, const Session& s);
 
 /// sample and counterfactual work on the model itself: put the average in when asked.
 void apply_weights(Session& s);
 
-/// `key=value` with the value read as TOML (numbers, booleans, arrays), else as a string.
-std::pair<std::string, Value> parse_setting(const std::string& setting, const std::string& option);
-
 /// Test images of one class (or all, cls < 0), repeated when fewer than n exist.
-Batch pick_images(const kernel::Dataset& data, std::int64_t n, std::int64_t cls);
+Batch pick_images(const Dataset& data, std::int64_t n, std::int64_t cls);
 
-}  // namespace ebm::cli
+}  // namespace ebm::kernel

@@ -1,4 +1,4 @@
-#include "checkpoint.hpp"
+#include "store/checkpoint.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <torch/torch.h>
 
-#include "h5util.hpp"
-#include "registry.hpp"
-#include "version.hpp"
+#include "store/h5util.hpp"
+#include "loader/registry.hpp"
+#include "loader/version.hpp"
 
 namespace ebm::kernel {
 

@@ -1,4 +1,4 @@
-#include "h5log.hpp"
+#include "store/h5log.hpp"
 
 #include <hdf5.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include <fstream>
 
 #include "ebmlab/error.hpp"
-#include "h5util.hpp"
-#include "version.hpp"
+#include "store/h5util.hpp"
+#include "loader/version.hpp"
 
 namespace ebm::kernel {
 

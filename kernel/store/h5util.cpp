@@ -1,5 +1,5 @@
 // Small helpers over the HDF5 C API shared by the variant logs and checkpoints.
-#include "h5util.hpp"
+#include "store/h5util.hpp"
 
 #include <atomic>
 #include <ctime>

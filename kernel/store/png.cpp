@@ -1,4 +1,4 @@
-#include "png.hpp"
+#include "store/png.hpp"
 
 #include <stb/stb_image_write.h>
 #include <unistd.h>

@@ -1,9 +1,9 @@
-#include "posthoc.hpp"
+#include "store/posthoc.hpp"
 
 #include <torch/torch.h>
 
 #include "ebmlab/error.hpp"
-#include "h5util.hpp"
+#include "store/h5util.hpp"
 
 namespace ebm::kernel {
 

@@ -1,5 +1,5 @@
 // See run_files.hpp.
-#include "run_files.hpp"
+#include "store/run_files.hpp"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
-#include "../h5util.hpp"
+#include "store/h5util.hpp"
 #include "ebmlab/error.hpp"
 
 namespace fs = std::filesystem;

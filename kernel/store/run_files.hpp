@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../h5log.hpp"
+#include "store/h5log.hpp"
 
 namespace ebm::cli {
 

@@ -1,12 +1,12 @@
-#include "components.hpp"
+#include "train/components.hpp"
 
 #include <set>
 #include <torch/torch.h>
 
 #include <boost/json/serialize.hpp>
 
-#include "json.hpp"
-#include "registry.hpp"
+#include "config/json.hpp"
+#include "loader/registry.hpp"
 
 namespace ebm::kernel {
 

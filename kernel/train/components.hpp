@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 #include "ebmlab/loss.hpp"
 #include "ebmlab/metric.hpp"
 #include "ebmlab/normalization.hpp"
 #include "ebmlab/sampler.hpp"
-#include "h5log.hpp"
-#include "model.hpp"
+#include "store/h5log.hpp"
+#include "train/model.hpp"
 
 namespace ebm::kernel {
 

@@ -1,4 +1,4 @@
-#include "model.hpp"
+#include "train/model.hpp"
 
 #include <torch/torch.h>
 

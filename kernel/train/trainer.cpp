@@ -1,4 +1,4 @@
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 #include <malloc.h>
 
@@ -9,10 +9,10 @@
 
 #include <filesystem>
 
-#include "augment.hpp"
-#include "distributed.hpp"
-#include "eval_services.hpp"
-#include "png.hpp"
+#include "data/augment.hpp"
+#include "train/distributed.hpp"
+#include "train/services.hpp"
+#include "store/png.hpp"
 #include "ebmlab/mode_guard.hpp"
 
 namespace ebm::kernel {
@@ -41,8 +41,8 @@ class StepContextImpl : public StepContext {
  public:
   using StreamFn = std::function<Batch(const std::string&)>;
   StepContextImpl(Components& c, const Dataset& data, VariantLog* log, std::chrono::steady_clock::time_point start,
-                  StreamFn draw)
-      : comps_(c), info_(data.info), data_(data), log_(log), start_(start), draw_(std::move(draw)), services_(data.info) {}
+                  StreamFn draw, Services& services)
+      : comps_(c), info_(data.info), data_(data), log_(log), start_(start), draw_(std::move(draw)), services_(services) {}
 
   /// evaluating: every stream name gives `batch` (metrics see the evaluation batch).
   void begin(const Batch& batch, std::int64_t step, std::int64_t epoch, bool evaluating = false) {
@@ -147,7 +147,6 @@ class StepContextImpl : public StepContext {
 
   /// The samples drawn in the current step, by sampler.
   const std::map<std::string, at::Tensor>& memo() const { return memo_; }
-  const EvalServices& services() const { return services_; }
 
  private:
   std::string plugin_label(const std::string& kind, const std::string& name) const {
@@ -170,14 +169,18 @@ class StepContextImpl : public StepContext {
   std::map<std::string, at::Tensor> memo_;
   std::map<std::string, double> terms_;
   std::map<std::string, int> ids_;
-  EvalServices services_;
+  Services& services_;
   bool deferred_ = false;
   std::vector<std::pair<std::string, double>> pending_;
 };
 
-Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, VariantLog* log, Progress* progress)
-    : cfg_(cfg), comps_(comps), data_(data), log_(log), progress_(progress), start_(std::chrono::steady_clock::now()) {
-  ctx_ = std::make_unique<StepContextImpl>(comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); });
+Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, const TrainerSetup& setup)
+    : cfg_(cfg), comps_(comps), data_(data), log_(setup.log), progress_(setup.progress),
+      start_(std::chrono::steady_clock::now()), checkpoint_dir_(setup.checkpoint_dir) {
+  Services* services = setup.services;
+  if (!services) services = (no_services_ = std::make_unique<NoServices>()).get();
+  ctx_ = std::make_unique<StepContextImpl>(comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); },
+                                           *services);
   const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
   for (std::size_t i = 0; i < cfg_.streams.size(); ++i)
     streams_.push_back(Stream{cfg_.streams[i], static_cast<std::int64_t>(i), 0, -1, {},
@@ -186,11 +189,19 @@ Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& dat
     loss_curve_ = log_->curve_id("train/loss");
     lr_curve_ = log_->curve_id("train/lr");
   }
+  if (setup.resume) {
+    restore(*setup.resume, setup.resume_source);
+    // Wall times continue from the last one the log kept.
+    start_ = std::chrono::steady_clock::now() -
+             std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(setup.wall_offset));
+    ctx_->set_start(start_);
+  }
+  join(setup.collective);
 }
 
 Trainer::~Trainer() = default;
 
-void Trainer::set_collective(Collective* c) {
+void Trainer::join(Collective* c) {
   coll_ = c && c->world() > 1 ? c : nullptr;
   if (!coll_) return;
   const std::int64_t bs = cfg_.data.integer("batch_size");
@@ -213,12 +224,6 @@ void Trainer::set_collective(Collective* c) {
   for (auto& p : comps_.model->parameters()) state.push_back(p.detach());
   for (auto& b : comps_.model->buffers()) state.push_back(b.detach());
   coll_->broadcast(state);
-}
-
-void Trainer::set_wall_offset(double seconds) {
-  start_ = std::chrono::steady_clock::now() -
-           std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
-  ctx_->set_start(start_);
 }
 
 at::Tensor Trainer::shard(const at::Tensor& idx) const {
@@ -475,7 +480,6 @@ void Trainer::keep_samples() {
   }
 }
 
-const EvalServices& Trainer::services() const { return ctx_->services(); }
 
 at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch) {
   ctx_->begin(batch, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);

@@ -7,10 +7,10 @@
 #include <memory>
 #include <string>
 
-#include "checkpoint.hpp"
-#include "components.hpp"
-#include "data.hpp"
-#include "progress.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
+#include "train/progress.hpp"
 
 #include <ATen/core/Generator.h>
 #include <vector>
@@ -28,15 +28,35 @@ extern std::atomic<int> g_stop_signal;
 void configure_allocator();
 
 class StepContextImpl;
-class EvalServices;
+class Services;
 class Collective;
 
 /// Parameters, then floating-point buffers (running statistics): what the weight average covers.
 std::vector<at::Tensor> averaged_tensors(torch::nn::Module& m);
 
+/// Everything a trainer is set up with besides the variant itself; the trainer is complete
+/// once constructed from it (no setters, no order to remember).
+struct TrainerSetup {
+  TrainerSetup() = default;
+  TrainerSetup(VariantLog* log_to, Progress* progress_to) : log(log_to), progress(progress_to) {}
+
+  VariantLog* log = nullptr;       ///< curves, evaluations and checkpoints are recorded here (none: not recorded)
+  Progress* progress = nullptr;    ///< progress lines (none: silent)
+  std::string checkpoint_dir;      ///< checkpoint files and sample grids go here ("": none; [checkpoint] decides when)
+  Services* services = nullptr;    ///< other data sets and reference networks (none: asking for them is a RunError)
+  /// Data parallel: this trainer is one rank. It takes its share of each global batch,
+  /// averages gradients and logged terms over the ranks in one all-reduce per step, draws
+  /// from its own random streams (rank 0 keeps the single-process ones), and only rank 0
+  /// evaluates; rank 0's weights (restored ones included) are broadcast to all.
+  Collective* collective = nullptr;
+  const CheckpointData* resume = nullptr;  ///< resuming: the state to continue from (restore())
+  std::string resume_source;               ///< the checkpoint file `resume` was read from (for messages)
+  double wall_offset = 0.0;                ///< resuming: wall times continue from the last one the log kept
+};
+
 class Trainer {
  public:
-  Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, VariantLog* log, Progress* progress);
+  Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, const TrainerSetup& setup = {});
   ~Trainer();
 
   /// Runs every stage, evaluates on the validation split at the configured cadence and
@@ -56,8 +76,6 @@ class Trainer {
   /// The tensors ("metric/name") of the last evaluate(), and whether it used the average.
   const std::map<std::string, at::Tensor>& last_tensors() const { return last_tensors_; }
   bool last_used_ema() const { return last_used_ema_; }
-  /// Reference networks and other data sets the metrics loaded.
-  const EvalServices& services() const;
   /// Why the variant diverged ("" unless run() returned "diverged").
   const std::string& detail() const { return detail_; }
   /// The next batch of a declared stream (own order, augmentation, noise).
@@ -80,15 +98,6 @@ class Trainer {
   std::vector<at::Tensor> checked_ema(const CheckpointData& d, const std::string& source) const;
   /// Hands a component its saved state; anything it throws becomes a DataError naming `source`.
   void load_component_state(Component& c, const std::string& name, const CheckpointData& d, const std::string& source);
-  /// Enables checkpoint files in `dir` ([checkpoint] section decides when).
-  void set_checkpoint_dir(const std::string& dir) { checkpoint_dir_ = dir; }
-  /// Data parallel: this trainer is one rank. It takes its share of each global batch,
-  /// averages gradients and logged terms over the ranks in one all-reduce per step, draws
-  /// from its own random streams (rank 0 keeps the single-process ones), and only rank 0
-  /// evaluates. Call before run(); rank 0's weights are broadcast to all.
-  void set_collective(Collective* c);
-  /// Resuming: wall times continue from `seconds` (the last one the log kept).
-  void set_wall_offset(double seconds);
 
  private:
   struct Stream {
@@ -111,6 +120,8 @@ class Trainer {
   void keep_samples();
   double learning_rate(std::int64_t step_in_stage, std::int64_t stage_steps) const;
   void log_curve(const std::string& name, double value);
+  /// Construction, after restoring: joins the group of ranks (TrainerSetup::collective).
+  void join(Collective* c);
   /// Averages the gradients and the step's logged terms over the ranks (one all-reduce).
   void reduce_step(at::Tensor& total);
   bool stop_requested() const;
@@ -122,6 +133,7 @@ class Trainer {
   const Dataset& data_;
   VariantLog* log_;
   Progress* progress_;
+  std::unique_ptr<Services> no_services_;  ///< stands in when the setup gives none
   std::unique_ptr<StepContextImpl> ctx_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::size_t stage_ = 0;

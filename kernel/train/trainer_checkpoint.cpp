@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <torch/torch.h>
 
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 #include "ebmlab/error.hpp"
 
 namespace ebm::kernel {

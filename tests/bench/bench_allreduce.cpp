@@ -30,11 +30,11 @@
 #include <thread>
 #include <vector>
 
-#include "components.hpp"
-#include "data.hpp"
-#include "descriptor.hpp"
-#include "registry.hpp"
-#include "trainer.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
+#include "config/descriptor.hpp"
+#include "loader/registry.hpp"
+#include "train/trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;

@@ -11,12 +11,12 @@
 #include <cstdio>
 #include <cstring>
 
-#include "components.hpp"
-#include "data.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
 #include "ebmlab/ebmlab.hpp"
-#include "registry.hpp"
+#include "loader/registry.hpp"
 #include "timing.hpp"
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;

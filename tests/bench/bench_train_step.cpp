@@ -13,10 +13,10 @@
 #include <cstring>
 #include <filesystem>
 
-#include "components.hpp"
-#include "registry.hpp"
+#include "train/components.hpp"
+#include "loader/registry.hpp"
 #include "timing.hpp"
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -63,7 +63,7 @@ struct Setup {
     comps = build_components(cfg, registry, data.info);
     std::filesystem::create_directories(dir);
     log = std::make_unique<VariantLog>((dir / "main.h5").string(), "main", "{}", log_layout(comps));
-    trainer = std::make_unique<Trainer>(cfg, comps, data, log.get(), &progress);
+    trainer = std::make_unique<Trainer>(cfg, comps, data, TrainerSetup{log.get(), &progress});
     trainer->begin_stage(0);
     batch = Batch{data.train.x.slice(0, 0, 64), data.train.y.slice(0, 0, 64)};
     raw_opt = std::make_unique<torch::optim::SGD>(comps.model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));

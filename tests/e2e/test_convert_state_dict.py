@@ -107,7 +107,7 @@ def reference(norm="none", hidden=(16,)):
 
 
 def toy_moons(n, noise, gen):
-    """kernel/data.cpp make_toy("moons") with the same generator calls, in the same order."""
+    """kernel/data/data.cpp make_toy("moons") with the same generator calls, in the same order."""
     labels = torch.randint(0, 2, (n,), generator=gen, dtype=torch.int64)
     t = torch.rand(n, generator=gen, dtype=torch.float32) * math.pi
     upper = labels.eq(0)

@@ -182,4 +182,61 @@ def check_names_what_is_wrong(d):
     expect(r.returncode == 3 and "loss 'fixture_loss' is also provided by " + GOOD in r.stderr, r.stderr)
 
 
+REF_DESC = """[plugins]
+paths = ["mine"]
+
+[experiment]
+name = "{name}"
+[data]
+dataset = "toy2d"
+[model]
+backbone = {{ plugin = "{backbone}" }}
+[[stage]]
+steps = 2
+losses = [ {{ plugin = "ce" }} ]
+{metric}
+"""
+
+QUALITY_METRIC = """[[metric]]
+plugin = "sample_quality"
+feature_net = "{ckpt}"
+max_images = 20
+kid_subsets = 2
+kid_subset_size = 10
+"""
+
+
+@case
+def reference_networks_use_the_commands_plugins(d):
+    """A metric's reference network (StepContext::embed) is built with the plugins of the
+    command itself: a backbone loaded only through [plugins] paths + --allow-plugin-path
+    builds the feature net too (the evaluation services used to open a second registry
+    that saw the search path alone)."""
+    folder = os.path.join(d, "mine")
+    os.makedirs(folder)
+    shutil.copy(os.path.join(A.fixtures, "backbone", "libebmlab_fixture_backbone.so"), folder)
+    ref = os.path.join(d, "ref.toml")
+    with open(ref, "w") as f:
+        f.write(REF_DESC.format(name="ref", backbone="fixture_linear", metric=""))
+    r = run(A.ebmlab, "run", ref, "--allow-plugin-path", "--quiet", "--threads", "1", cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    ckpts = sorted(f for f in os.listdir(os.path.join(d, "runs", "ref", "main")) if f.startswith("ckpt-") and f.endswith(".h5"))
+    expect(ckpts, "the reference run wrote no checkpoint")
+    ckpt = os.path.join(d, "runs", "ref", "main", ckpts[-1])
+    use = os.path.join(d, "use.toml")
+    with open(use, "w") as f:
+        f.write(REF_DESC.format(name="use", backbone="mlp", metric=QUALITY_METRIC.format(ckpt=ckpt)))
+    r = run(A.ebmlab, "run", use, "--allow-plugin-path", "--quiet", "--threads", "1", cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    import h5py
+    with h5py.File(os.path.join(d, "runs", "use", "main.h5"), "r") as f:
+        names = []
+        f.visit(names.append)
+        fid = [n for n in names if n.startswith("eval/test/sample_quality/") and n.endswith("fid")]
+        expect(fid, f"no sample_quality FID in the log: {names}")
+        for n in fid:
+            value = f[n][-1]["value"]
+            expect(value == value and value >= 0, f"{n} = {value}")
+
+
 finish()

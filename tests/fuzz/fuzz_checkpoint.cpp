@@ -12,14 +12,14 @@
 #include <memory>
 #include <torch/torch.h>
 
-#include "checkpoint.hpp"
-#include "components.hpp"
-#include "data.hpp"
-#include "descriptor.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
+#include "config/descriptor.hpp"
 #include "ebmlab/error.hpp"
 #include "fuzz_common.hpp"
-#include "progress.hpp"
-#include "trainer.hpp"
+#include "train/progress.hpp"
+#include "train/trainer.hpp"
 
 namespace {
 
@@ -71,7 +71,7 @@ struct Fixture {
     data = load_dataset(cfg.data, 3);
     torch::manual_seed(3);
     comps = build_components(cfg, fuzz::registry(), data.info);
-    trainer = std::make_unique<Trainer>(cfg, comps, data, nullptr, &progress);
+    trainer = std::make_unique<Trainer>(cfg, comps, data, TrainerSetup{nullptr, &progress});
   }
 };
 

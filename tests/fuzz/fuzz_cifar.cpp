@@ -3,7 +3,7 @@
 // outcome of bad input; anything else is a bug.
 #include <torch/torch.h>
 
-#include "data.hpp"
+#include "data/data.hpp"
 #include "ebmlab/error.hpp"
 #include "fuzz_common.hpp"
 

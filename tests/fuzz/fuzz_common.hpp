@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "registry.hpp"
+#include "loader/registry.hpp"
 
 namespace ebm::fuzz {
 

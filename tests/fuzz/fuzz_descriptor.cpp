@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 #include "ebmlab/error.hpp"
 #include "fuzz_common.hpp"
 

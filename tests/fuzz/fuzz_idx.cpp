@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "data.hpp"
+#include "data/data.hpp"
 #include "ebmlab/error.hpp"
 #include "fuzz_common.hpp"
 

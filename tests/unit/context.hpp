@@ -8,13 +8,13 @@
 
 #include <torch/torch.h>
 
-#include "components.hpp"
-#include "descriptor.hpp"
+#include "train/components.hpp"
+#include "config/descriptor.hpp"
 #include "ebmlab/ebmlab.hpp"
 #include "helpers.hpp"
-#include "model.hpp"
-#include "registry.hpp"
-#include "validate.hpp"
+#include "train/model.hpp"
+#include "loader/registry.hpp"
+#include "config/validate.hpp"
 
 namespace ebm::test {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ebmlab/error.hpp"
-#include "registry.hpp"
+#include "loader/registry.hpp"
 
 namespace ebm::test {
 

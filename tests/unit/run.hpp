@@ -4,11 +4,11 @@
 
 #include <torch/torch.h>
 
-#include "components.hpp"
-#include "data.hpp"
-#include "descriptor.hpp"
+#include "train/components.hpp"
+#include "data/data.hpp"
+#include "config/descriptor.hpp"
 #include "helpers.hpp"
-#include "progress.hpp"
+#include "train/progress.hpp"
 
 namespace ebm::test {
 

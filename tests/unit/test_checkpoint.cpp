@@ -8,11 +8,11 @@
 #include <functional>
 #include <torch/torch.h>
 
-#include "checkpoint.hpp"
-#include "components.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
 #include "helpers.hpp"
 #include "run.hpp"
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -64,7 +64,7 @@ losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "sgld" }, { plugin 
 struct Resumable : test::Run {
   std::unique_ptr<Trainer> trainer;
   explicit Resumable(const std::string& text, std::uint64_t init_seed = 0) : test::Run(text, init_seed) {
-    trainer = std::make_unique<Trainer>(cfg, comps, data, nullptr, &progress);
+    trainer = std::make_unique<Trainer>(cfg, comps, data, TrainerSetup{nullptr, &progress});
   }
   Batch batch(int i) const { return data.train.rows(32 * i, 32 * (i + 1)); }
 };

@@ -7,10 +7,10 @@
 
 #include <stb/stb_image_write.h>
 
-#include "data.hpp"
-#include "descriptor.hpp"
+#include "data/data.hpp"
+#include "config/descriptor.hpp"
 #include "helpers.hpp"
-#include "validate.hpp"
+#include "config/validate.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;

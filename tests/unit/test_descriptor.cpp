@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 #include "helpers.hpp"
-#include "registry.hpp"
+#include "loader/registry.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <hdf5.h>
 
-#include "h5log.hpp"
+#include "store/h5log.hpp"
 #include "helpers.hpp"
 
 using namespace ebm;

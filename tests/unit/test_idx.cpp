@@ -6,7 +6,7 @@
 
 #include <fstream>
 
-#include "data.hpp"
+#include "data/data.hpp"
 #include "helpers.hpp"
 
 using namespace ebm;

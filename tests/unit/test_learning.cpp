@@ -4,10 +4,10 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
-#include "components.hpp"
+#include "train/components.hpp"
 #include "context.hpp"
 #include "run.hpp"
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -55,7 +55,7 @@ steps = 600
 optimizer = { name = "adam", lr = 0.001 }
 losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "sgld", energy_l2 = 0.01 } ]
 )");
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   REQUIRE(t.run() == "completed");
   auto buffer = r.comps.samplers.at("sgld")->state().at("buffer");
   auto data = r.data.test.x.slice(0, 0, 500);
@@ -79,7 +79,7 @@ steps = 600
 optimizer = { name = "adam", lr = 0.001 }
 losses = [ { plugin = "ce" }, { plugin = "bce_ebm", sampler = "contrastive" }, { plugin = "r1", weight = 0.1 } ]
 )");
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   REQUIRE(t.run() == "completed");
   test::Context ctx(r.comps.model, r.data.info);
   ctx.batch_ = {r.data.test.x.slice(0, 0, 500), r.data.test.y.slice(0, 0, 500)};

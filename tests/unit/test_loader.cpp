@@ -6,7 +6,7 @@
 
 #include "ebmlab/loss.hpp"
 #include "helpers.hpp"
-#include "registry.hpp"
+#include "loader/registry.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;

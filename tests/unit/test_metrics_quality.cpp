@@ -10,7 +10,7 @@
 
 #include "../../plugins/metrics/sample_quality/stats.cpp"
 #include "context.hpp"
-#include "data.hpp"
+#include "data/data.hpp"
 
 using namespace ebm;
 namespace q = ebm::quality;

@@ -2,9 +2,9 @@
 // message carries file:line:column and a close-match suggestion where one exists.
 #include <doctest/doctest.h>
 
-#include "descriptor.hpp"
+#include "config/descriptor.hpp"
 #include "helpers.hpp"
-#include "validate.hpp"
+#include "config/validate.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;

@@ -3,10 +3,10 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
-#include "components.hpp"
+#include "train/components.hpp"
 #include "helpers.hpp"
 #include "run.hpp"
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -42,14 +42,14 @@ using test::Run;
 
 TEST_CASE("trainer: an MLP learns the two moons and the run is repeatable") {
   Run a(kToy);
-  Trainer ta(a.cfg, a.comps, a.data, nullptr, &a.progress);
+  Trainer ta(a.cfg, a.comps, a.data, TrainerSetup{nullptr, &a.progress});
   CHECK(ta.evaluate("test").at("accuracy/accuracy") < 0.8);  // untrained
   CHECK(ta.run() == "completed");
   double acc = ta.evaluate("test").at("accuracy/accuracy");
   CHECK(acc > 0.95);
 
   Run b(kToy);
-  Trainer tb(b.cfg, b.comps, b.data, nullptr, &b.progress);
+  Trainer tb(b.cfg, b.comps, b.data, TrainerSetup{nullptr, &b.progress});
   tb.run();
   CHECK(tb.evaluate("test").at("accuracy/accuracy") == acc);
   auto pa = a.comps.model->parameters(), pb = b.comps.model->parameters();
@@ -68,7 +68,7 @@ TEST_CASE("trainer: samplers are memoized per step and run in their declared mod
   auto path = dir.file("log.h5");
   {
     VariantLog log(path, "main", "{}", log_layout(r.comps));
-    Trainer t(r.cfg, r.comps, r.data, &log, &r.progress);
+    Trainer t(r.cfg, r.comps, r.data, TrainerSetup{&log, &r.progress});
     CHECK(t.run() == "completed");
     CHECK(r.comps.model->is_training());  // restored after every sampler call
   }
@@ -88,7 +88,7 @@ TEST_CASE("trainer: a frozen stage keeps BatchNorm statistics fixed") {
   text.replace(text.find("steps = 300"), 11, "steps = 20");
   text += "\n[[stage]]\nname = \"frozen\"\nsteps = 20\nnorm_mode = \"frozen\"\nlosses = [ { plugin = \"ce\" } ]\n";
   Run r(text);
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   t.begin_stage(0);
   auto perm = torch::arange(32);
   Batch batch{r.data.train.x.index_select(0, perm), r.data.train.y.index_select(0, perm)};
@@ -113,7 +113,7 @@ TEST_CASE("trainer: the step context reports the epoch within the stage") {
   auto path = dir.file("log.h5");
   {
     VariantLog log(path, "main", "{}", log_layout(r.comps));
-    Trainer t(r.cfg, r.comps, r.data, &log, &r.progress);
+    Trainer t(r.cfg, r.comps, r.data, TrainerSetup{&log, &r.progress});
     CHECK(t.run() == "completed");
   }
   auto epochs = read_series(path, "curves/fixture_loss/epoch");

@@ -3,11 +3,11 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
-#include "augment.hpp"
-#include "components.hpp"
+#include "data/augment.hpp"
+#include "train/components.hpp"
 #include "helpers.hpp"
 #include "run.hpp"
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -44,7 +44,7 @@ bool is_training_row(const at::Tensor& row, const at::Tensor& train) { return tr
 
 TEST_CASE("streams: own batch size and order, rows from the training split, noise added, unknown names refused") {
   Run r(kHead + kToyData + "\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\", stream = \"ebm\" } ]\n");
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   t.begin_stage(0);
   Batch a = t.draw("ebm"), b = t.draw("ebm");
   CHECK(a.x.size(0) == 16);
@@ -70,7 +70,7 @@ losses = [ { plugin = "ce" } ]
 )");
   REQUIRE(r.data.sources.count("aux") == 1);
   CHECK(r.data.sources.at("aux").size() == 100);
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   Batch b = t.draw("aux");
   CHECK(b.x.size(0) == 8);
   for (int i = 0; i < 8; ++i) {
@@ -119,7 +119,7 @@ TEST_CASE("augment: crop shifts content inside the padding, flip mirrors, strong
 
 TEST_CASE("ema: the average follows w_ema = d w_ema + (1 - d) w after each step, and evaluation can use it") {
   Run r(kHead + kToyData + "\n[[stage]]\nsteps = 10\nema = 0.99\neval_weights = \"ema\"\noptimizer = { lr = 0.2 }\nlosses = [ { plugin = \"ce\" } ]\n\n[[metric]]\nplugin = \"accuracy\"\n");
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   t.begin_stage(0);
   auto first = [&] { return r.comps.model->parameters().front().detach().clone(); };
   std::vector<at::Tensor> w;
@@ -166,7 +166,7 @@ steps = 50
 energy_bound = 1e-9
 losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "noise" } ]
 )");
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   CHECK(t.run() == "diverged");
   CHECK(t.detail().find("jem_ml/e_") != std::string::npos);
   CHECK(t.detail().find("exceeds energy_bound") != std::string::npos);
@@ -175,7 +175,7 @@ losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "noise" } ]
 
 TEST_CASE("divergence guard: a loss beyond loss_bound stops before the update reaches the weights") {
   Run r(kHead + kToyData + "\n[[stage]]\nname = \"s\"\nsteps = 20\nloss_bound = 1e-6\nlosses = [ { plugin = \"ce\" } ]\n");
-  Trainer t(r.cfg, r.comps, r.data, nullptr, &r.progress);
+  Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   auto before = r.comps.model->parameters().front().detach().clone();
   CHECK(t.run() == "diverged");
   CHECK(t.detail().find("exceeds loss_bound") != std::string::npos);
