@@ -21,6 +21,8 @@ void NormLayer::set_frozen(bool frozen) {
   if (frozen_) torch::nn::Module::train(false);
 }
 
+void StepContext::log(const std::string& term, double value) { log(term, torch::scalar_tensor(value, torch::kFloat64)); }
+
 const Batch& StepContext::other_dataset(const std::string& name, const std::string&, std::int64_t) {
   throw RunError("this context offers no other data sets (asked for '" + name + "'); run the metric through ebmlab");
 }

@@ -79,6 +79,7 @@ ParamSpec reference(std::string n, std::string kind, std::string d) {
   p.ref_kind = std::move(kind);
   return p;
 }
+ParamSpec stream(std::string n, std::string d) { return reference(std::move(n), "stream", std::move(d)).set_default("train"); }
 }  // namespace param
 
 }  // namespace ebm

@@ -24,4 +24,4 @@ for side in a b; do
         stage.0.epochs=1 data.subset=2000
     "$work/$side/build/ebmlab" run "$src/tools/compare/toy_methods.toml" --threads 1 --quiet )
 done
-python3 tools/compare/compare_runs.py "$work/out-a/runs" "$work/out-b/runs"
+/usr/bin/python3 tools/compare/compare_runs.py "$work/out-a/runs" "$work/out-b/runs"

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -12,12 +13,20 @@
 
 namespace ebm {
 
+/// What a logged term is, for the kernel's rules: an `energy` (or a statistic of energies,
+/// such as their spread) is held to the stage's energy_bound by the divergence guard.
+enum class OutputRole { value, energy };
+
 /// A curve (scalar per step, shape empty) or tensor the component will log. Declared up
 /// front so the kernel lays out the HDF5 file before SWMR writing starts.
 struct OutputSpec {
+  OutputSpec(std::string name_, std::vector<std::int64_t> shape_, std::string doc_, OutputRole role_ = OutputRole::value)
+      : name(std::move(name_)), shape(std::move(shape_)), doc(std::move(doc_)), role(role_) {}
+
   std::string name;                 ///< the term; logged as curves/<component>/<name>
   std::vector<std::int64_t> shape;  ///< empty: scalar curve; else per-record tensor shape
   std::string doc;
+  OutputRole role = OutputRole::value;
 };
 
 /// Named tensors (scalars as 0-d tensors) that capture a component's mutable state:

@@ -54,7 +54,11 @@ class EBMLAB_API StepContext {
   /// detached tensor to every caller of that step (AT-CE and DER see the same x*).
   virtual at::Tensor samples(const std::string& sampler) = 0;
   /// Logs a scalar as curves/<calling component>/<term>; the term must be declared.
-  virtual void log(const std::string& term, double value) = 0;
+  /// `value` is a 0-d tensor of any dtype on any device, left there: the kernel fetches
+  /// the terms of a step together (one transfer), so a plugin never calls .item() to log.
+  virtual void log(const std::string& term, const at::Tensor& value) = 0;
+  /// A value already on the host (a count, a curriculum's step, an AUC computed there).
+  void log(const std::string& term, double value);
   virtual std::int64_t step() const = 0;   ///< global step, 0-based, across stages
   virtual std::int64_t epoch() const = 0;  ///< epoch within the current stage
   virtual const DataInfo& data() const = 0;

@@ -49,6 +49,9 @@ EBMLAB_API ParamSpec list(std::string name, ParamSpec element, std::string doc);
 EBMLAB_API ParamSpec table(std::string name, std::vector<ParamSpec> fields, std::string doc);
 /// A reference to a named component of `kind` in the descriptor (e.g. "sampler").
 EBMLAB_API ParamSpec reference(std::string name, std::string kind, std::string doc);
+/// A reference to a data stream: "train" (the default) or a [data.streams.<name>] entry.
+/// The kernel checks that a loss and the samplers it references read the same stream.
+EBMLAB_API ParamSpec stream(std::string name, std::string doc);
 }  // namespace param
 
 /// Checked parameters handed to a factory. Accessors throw SchemaError on a wrong name,

@@ -88,18 +88,6 @@ std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& reg
   throw SchemaError(text);
 }
 
-void check_resumable(const std::string& index, const std::vector<VariantConfig>& configs) {
-  if (!fs::exists(index)) return;
-  json::object recorded = json::parse(read_string(index, "resolved")).as_object();
-  for (auto& c : configs) {
-    auto it = recorded.find(c.name);
-    if (it == recorded.end()) continue;
-    if (json::serialize(it->value()) != json::serialize(to_json(c.resolved)))
-      throw ConfigError(index + ": variant '" + c.name + "' was run with a different configuration than the descriptor "
-                        "and overrides give now; --resume needs the same ones (or pass --overwrite to start over)");
-  }
-}
-
 int validate_command(const std::vector<std::string>& args) {
   po::options_description opts("ebmlab validate FILE [key.path=value ...] [options]\n\nChecks FILE against the kernel's "
                                "sections and every plugin's schema, expanding its includes, variants, sweep and the "

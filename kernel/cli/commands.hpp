@@ -20,8 +20,6 @@ namespace ebm::cli {
 std::vector<kernel::VariantConfig> validate_all(const kernel::Descriptor& d, const kernel::Registry& registry,
                                                 const std::vector<kernel::Override>& overrides,
                                                 const std::string& only = "", std::size_t* expanded = nullptr);
-/// --resume: every variant the index already records must resolve to the same configuration.
-void check_resumable(const std::string& index, const std::vector<kernel::VariantConfig>& configs);
 
 /// The registry for descriptor `d`: the search path, then the descriptor's [plugins] paths,
 /// which are code named by a file and so load only when `allow_descriptor_paths` is set

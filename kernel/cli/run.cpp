@@ -25,7 +25,7 @@
 #include "train/distributed.hpp"
 #include "config/json.hpp"
 #include "loader/registry.hpp"
-#include "run/eval_services.hpp"
+#include "run/runner.hpp"
 #include "train/trainer.hpp"
 
 
@@ -41,125 +41,55 @@ namespace {
 
 extern "C" void on_signal(int sig) { g_stop_signal.store(sig); }
 
-std::string output_path(const VariantConfig& cfg) {
-  if (cfg.experiment.has("output")) return cfg.experiment.string("output");
-  return "runs/" + cfg.experiment.string("name") + ".h5";
-}
-
-/// The latest periodic checkpoint of a variant that reads back whole (none: step -1).
-std::pair<std::int64_t, std::string> latest_checkpoint(const fs::path& dir) {
-  std::vector<std::pair<std::int64_t, std::string>> found;
-  if (fs::is_directory(dir))
-    for (auto& e : fs::directory_iterator(dir)) {
-      const std::string f = e.path().filename().string();
-      if (f.rfind("ckpt-", 0) != 0 || e.path().extension() != ".h5" || f == "ckpt-best.h5") continue;
+/// --jobs: each variant that runs gets a worker process (`base` + --worker NAME), at most
+/// `jobs` at once. Returns the run's exit code; never returns with a worker still running.
+int run_in_workers(const std::vector<Plan>& plans, const std::vector<std::string>& base, int jobs, const fs::path& log_dir,
+                   Progress& progress) {
+  int exit_code = 0;
+  std::map<pid_t, std::string> running;
+  std::size_t next = 0;
+  bool forwarded = false;
+  while (next < plans.size() || !running.empty()) {
+    while (running.size() < static_cast<std::size_t>(jobs) && next < plans.size() && !g_stop_signal.load()) {
+      const Plan& p = plans[next++];
+      if (p.skip) continue;
+      auto a = base;
+      a.push_back("--worker");
+      a.push_back(p.cfg->name);
       try {
-        found.emplace_back(std::stoll(f.substr(5)), e.path().string());
-      } catch (...) {}
-    }
-  std::sort(found.rbegin(), found.rend());
-  for (auto& [step, path] : found) {
-    try {
-      read_checkpoint(path);
-      return {step, path};
-    } catch (const Error& e) {
-      std::cerr << "ebmlab run: warning: skipping unreadable checkpoint " << path << ": " << e.what() << "\n";
-    }
-  }
-  return {-1, ""};
-}
-
-/// What to do with one variant when resuming.
-struct Plan {
-  const VariantConfig* cfg = nullptr;
-  std::string log_path, ckpt_dir;
-  bool skip = false;            ///< completed or diverged before
-  std::int64_t from_step = -1;  ///< continue from this checkpoint (-1: from the start)
-  std::string checkpoint;
-};
-
-/// Trains one variant in this process; returns 0 (completed/diverged), 1 (failed), 130/143.
-int run_variant(const Plan& plan, const Dataset& data, const Registry& registry, Progress& progress, Collective* coll) {
-  const VariantConfig& cfg = *plan.cfg;
-  const bool writer = !coll || coll->rank() == 0;
-  torch::manual_seed(static_cast<std::uint64_t>(cfg.experiment.integer("seed")));
-  std::unique_ptr<VariantLog> log;
-  const std::string old_log = plan.log_path + ".resume-old";
-  // One writer per variant: a second process (a stray worker, a second --resume) is refused.
-  struct Lock {
-    int fd = -1;
-    ~Lock() {
-      if (fd >= 0) close(fd);
-    }
-  } lock;
-  if (writer) {
-    // The lock is on the variant's checkpoint folder: no extra file is left behind.
-    fs::create_directories(plan.ckpt_dir);
-    lock.fd = open(plan.ckpt_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (lock.fd < 0 || flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
-      std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << plan.log_path
-                << " is being written by another ebmlab process; wait for it or stop it, then --resume\n";
-      return 1;
-    }
-  }
-  try {
-    Components comps = build_components(cfg, registry, data.info);
-    double wall = 0.0;
-    if (writer) {
-      // The earlier log is moved aside first, so a crash while resuming can resume again.
-      if (plan.from_step >= 0 && !fs::exists(old_log) && fs::exists(plan.log_path)) fs::rename(plan.log_path, old_log);
-      log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), log_layout(comps));
-      if (plan.from_step >= 0 && fs::exists(old_log)) {
-        std::map<std::string, std::int64_t> rows;
-        for (auto& [k, v] : read_checkpoint(plan.checkpoint).counters)
-          if (k.rfind("log_rows:", 0) == 0) {
-            std::string series = k.substr(9);
-            std::replace(series.begin(), series.end(), '|', '/');
-            rows[series] = v;
-          }
-        wall = log->carry_over(old_log, plan.from_step, rows);
+        running[spawn_self(a, {})] = p.cfg->name;
+        progress.message(p.cfg->name + ": started");
+      } catch (const std::exception& e) {
+        // Never return with workers still running: record it and keep waiting for them.
+        std::cerr << "ebmlab run: variant '" << p.cfg->name << "' failed: " << e.what() << "\n";
+        exit_code = 1;
       }
     }
-    EvalServices services(data.info, registry);
-    TrainerSetup setup(log.get(), &progress);
-    if (writer) setup.checkpoint_dir = plan.ckpt_dir;
-    setup.services = &services;
-    setup.collective = coll;
-    CheckpointData resume;
-    if (plan.from_step >= 0) {
-      resume = read_checkpoint(plan.checkpoint);
-      setup.resume = &resume;
-      setup.resume_source = plan.checkpoint;
-      setup.wall_offset = wall;
+    if (running.empty()) break;
+    std::vector<pid_t> pids;
+    for (auto& [pid, name] : running) pids.push_back(pid);
+    auto [pid, status] = wait_child(pids, forwarded);
+    if (pid < 0) break;
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const int c = exit_code_of(status);
+    const std::string log_path = (log_dir / (it->second + ".h5")).string();
+    if (c == 0) {
+      progress.message(it->second + ": " + read_status(log_path) + " -> " + log_path);
+    } else if (c == 130 || c == 143) {
+      if (exit_code == 0 || exit_code == 1) exit_code = c;
+    } else {
+      std::cerr << "ebmlab run: variant '" << it->second << "' failed (worker exit " << c
+                << (WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status)) : std::string()) << "); see "
+                << log_path << "\n";
+      if (exit_code == 0) exit_code = 1;
     }
-    Trainer trainer(cfg, comps, data, setup);
-    if (plan.from_step >= 0)
-      progress.message(cfg.name + ": resuming from step " + std::to_string(plan.from_step) + " (" + plan.checkpoint + ")");
-    if (writer && fs::exists(old_log)) fs::remove(old_log);
-    std::string status = trainer.run();
-    if (log) {
-      log->set_status(status, trainer.detail());
-      log->close();
-    }
-    if (status == "interrupted") {
-      if (writer) progress.message("ebmlab run: interrupted; " + plan.log_path + " marked interrupted (continue with --resume)");
-      return g_stop_signal.load() == SIGTERM ? 143 : 130;
-    }
-    if (writer) progress.message(cfg.name + ": " + status + " -> " + plan.log_path);
-    return 0;
-  } catch (const std::exception& e) {
-    if (writer && !fs::exists(old_log)) {
-      // The index already links this log: leave one that says "failed", never a dangling link.
-      try {
-        if (!log) log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
-        log->set_status("failed", e.what());
-        log->close();
-      } catch (...) {}
-    }
-    std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << e.what() << "\n";
-    return 1;
+    running.erase(it);
   }
+  if (g_stop_signal.load() && exit_code == 0) exit_code = g_stop_signal.load() == SIGTERM ? 143 : 130;
+  return exit_code;
 }
+
 
 }  // namespace
 
@@ -257,8 +187,8 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   const bool writer = !coll || coll->rank() == 0;
   if (coll)
     for (auto& c : configs)
-      if (c.data.integer("batch_size") % coll->world() != 0)
-        throw ConfigError("variant '" + c.name + "': [data] batch_size = " + std::to_string(c.data.integer("batch_size")) +
+      if (c.data.batch_size % coll->world() != 0)
+        throw ConfigError("variant '" + c.name + "': [data] batch_size = " + std::to_string(c.data.batch_size) +
                           " cannot be split over " + std::to_string(coll->world()) + " ranks; use a multiple of the world size");
 
   const std::string index = output_path(configs.front());
@@ -268,24 +198,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   if (!worker && writer && !resume && !vm.count("overwrite") && exists)
     throw ConfigError(index + ": output exists; pass --resume to continue it, --overwrite to replace it, or set experiment.output");
 
-  std::vector<Plan> plans;
-  for (auto& cfg : configs) {
-    Plan p;
-    p.cfg = &cfg;
-    p.log_path = (log_dir / (cfg.name + ".h5")).string();
-    p.ckpt_dir = (log_dir / cfg.name).string();
-    if (resume) {
-      const std::string status = read_status(fs::exists(p.log_path + ".resume-old") ? p.log_path + ".resume-old" : p.log_path);
-      if (status == "completed" || status == "diverged") {
-        p.skip = true;
-      } else {
-        auto [step, path] = latest_checkpoint(p.ckpt_dir);
-        p.from_step = step;
-        p.checkpoint = path;
-      }
-    }
-    plans.push_back(p);
-  }
+  std::vector<Plan> plans = plan_variants(configs, log_dir, resume);
   if (resume && !worker && writer) check_resumable(index, configs);
 
   torch::set_num_threads(jobs > 1 ? std::max(1, threads / jobs) : threads);
@@ -293,55 +206,22 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   // Variants with identical [data] tables share one loaded data set.
   std::map<std::string, Dataset> datasets;
   std::vector<const Dataset*> data_of;
-  if (jobs == 1)
-    for (auto& p : plans) {
-      if (p.skip) {
-        data_of.push_back(nullptr);
-        continue;
-      }
-      // toy2d draws its points from the seed, so the seed is part of the key.
-      auto key = json::serialize(to_json(Value(p.cfg->data.values()))) + "#" + std::to_string(p.cfg->experiment.integer("seed"));
-      auto it = datasets.find(key);
-      if (it == datasets.end())
-        it = datasets.emplace(key, load_dataset(p.cfg->data, static_cast<std::uint64_t>(p.cfg->experiment.integer("seed")))).first;
-      data_of.push_back(&it->second);
-    }
+  if (jobs == 1) data_of = load_plan_data(plans, datasets);
 
   if (!worker && writer) {
     if (vm.count("overwrite")) {
       fs::remove(index);
       fs::remove_all(log_dir);
     }
-    IndexInfo info;
-    info.descriptor_text = d.text;
-    info.descriptor_path = fs::absolute(file).string();
-    info.includes = d.includes;
-    // Ranks started by --nproc record the command that launched them.
-    const char* launched = std::getenv("EBMLAB_LAUNCH_COMMAND");
-    info.command_line = launched && *launched ? launched : command_line;
-    info.threads = threads;
-    info.world_size = coll ? coll->world() : 1;
-    for (auto& o : overrides) info.overrides.push_back(o.text);
-    json::object resolved;
-    if (resume && fs::exists(index)) {
-      // The index keeps every variant the run has had, and each command that ran it.
-      resolved = json::parse(read_string(index, "resolved")).as_object();
-      info.command_line = read_string_attr(index, "/", "command_line") + "\n" + command_line;
-      for (auto& [name, v] : resolved) info.variants[std::string(name)] = (log_dir.filename() / (std::string(name) + ".h5")).string();
-    }
-    for (auto& cfg : configs) {
-      resolved[cfg.name] = to_json(cfg.resolved);
-      info.variants[cfg.name] = (log_dir.filename() / (cfg.name + ".h5")).string();
-    }
-    info.resolved_json = json::serialize(resolved);
-    for (auto& lib : registry.libraries()) info.plugins.push_back({lib->path, lib->sha256, lib->fingerprint, lib->compiler});
-    write_index(index, info);
+    RunRecord rec{d, fs::absolute(file).string(), command_line, threads, coll ? coll->world() : 1, {}};
+    for (auto& o : overrides) rec.overrides.push_back(o.text);
+    write_run_index(index, log_dir, rec, configs, registry, resume);
   }
   if (coll) coll->barrier();  // every rank has decided what to resume before rank 0 writes
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  Progress progress(isatty(STDERR_FILENO) != 0 && writer, configs.front().log.real("progress_every"), quiet || !writer);
+  Progress progress(isatty(STDERR_FILENO) != 0 && writer, configs.front().log.progress_every, quiet || !writer);
   for (auto& p : plans)
     if (p.skip && writer && !worker) progress.message(p.cfg->name + ": already " + read_status(p.log_path) + "; skipped");
 
@@ -355,47 +235,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
     base.push_back("--quiet");
     if (resume) base.push_back("--resume");
     if (allow_plugin_path) base.push_back("--allow-plugin-path");
-    std::map<pid_t, std::string> running;
-    std::size_t next = 0;
-    bool forwarded = false;
-    while (next < plans.size() || !running.empty()) {
-      while (running.size() < static_cast<std::size_t>(jobs) && next < plans.size() && !g_stop_signal.load()) {
-        const Plan& p = plans[next++];
-        if (p.skip) continue;
-        auto a = base;
-        a.push_back("--worker");
-        a.push_back(p.cfg->name);
-        try {
-          running[spawn_self(a, {})] = p.cfg->name;
-          progress.message(p.cfg->name + ": started");
-        } catch (const std::exception& e) {
-          // Never return with workers still running: record it and keep waiting for them.
-          std::cerr << "ebmlab run: variant '" << p.cfg->name << "' failed: " << e.what() << "\n";
-          exit_code = 1;
-        }
-      }
-      if (running.empty()) break;
-      std::vector<pid_t> pids;
-      for (auto& [pid, name] : running) pids.push_back(pid);
-      auto [pid, status] = wait_child(pids, forwarded);
-      if (pid < 0) break;
-      auto it = running.find(pid);
-      if (it == running.end()) continue;
-      const int c = exit_code_of(status);
-      const std::string log_path = (log_dir / (it->second + ".h5")).string();
-      if (c == 0) {
-        progress.message(it->second + ": " + read_status(log_path) + " -> " + log_path);
-      } else if (c == 130 || c == 143) {
-        if (exit_code == 0 || exit_code == 1) exit_code = c;
-      } else {
-        std::cerr << "ebmlab run: variant '" << it->second << "' failed (worker exit " << c
-                  << (WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status)) : std::string()) << "); see "
-                  << log_path << "\n";
-        if (exit_code == 0) exit_code = 1;
-      }
-      running.erase(it);
-    }
-    if (g_stop_signal.load() && exit_code == 0) exit_code = g_stop_signal.load() == SIGTERM ? 143 : 130;
+    exit_code = run_in_workers(plans, base, jobs, log_dir, progress);
   } else {
     for (std::size_t i = 0; i < plans.size(); ++i) {
       if (plans[i].skip) continue;

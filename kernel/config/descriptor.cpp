@@ -15,6 +15,38 @@ namespace {
 
 const std::vector<std::string> kTopLevel = {"experiment", "data", "model", "samplers", "stage", "metric", "log", "checkpoint"};
 
+/// The kernel's sections, read once into their typed structs (after validation passed,
+/// so every key holds a checked value or its default).
+void type_sections(VariantConfig& cfg, const Params& experiment, const Params& log, const Params& checkpoint,
+                   const std::vector<std::pair<Params, Params>>& stage_tables) {
+  cfg.experiment = ExperimentSpec{experiment.string("name"), experiment.integer("seed"),
+                                  experiment.has("output") ? experiment.string("output") : ""};
+  const Params& d = cfg.data.params;
+  cfg.data.dataset = d.string("dataset");
+  cfg.data.batch_size = d.integer("batch_size");
+  cfg.data.eval_batch_size = d.integer("eval_batch_size");
+  cfg.log = LogSpec{log.integer("flush_every"), log.integer("samples_every"), log.integer("samples_count"),
+                    log.real("progress_every")};
+  cfg.checkpoint = CheckpointSpec{checkpoint.boolean("enabled"), checkpoint.integer("every"), checkpoint.integer("keep"),
+                                  checkpoint.string("best"), checkpoint.string("best_mode")};
+  for (std::size_t i = 0; i < cfg.stages.size() && i < stage_tables.size(); ++i) {
+    const Params& o = stage_tables[i].first;
+    const Params& s = stage_tables[i].second;
+    cfg.stages[i].optimizer = OptimizerSpec{o.string("name"), o.real("lr"),    o.real("momentum"), o.real("weight_decay"),
+                                            o.real("beta1"),  o.real("beta2"), o.real("eps"),      o.boolean("nesterov")};
+    cfg.stages[i].schedule = ScheduleSpec{s.string("name"), s.integer("warmup_steps"), s.integer("step_every"), s.real("gamma"),
+                                          s.real("min_lr")};
+  }
+}
+
+/// The stream a component reads: its first declared stream reference (param::stream), or
+/// "" when it declares none.
+std::string stream_of(const Schema& schema, const Params& params) {
+  for (auto& spec : schema)
+    if (spec.type == ParamType::reference && spec.ref_kind == "stream" && params.has(spec.name)) return params.string(spec.name);
+  return "";
+}
+
 struct Resolver {
   const Registry& registry;
   const Value& root;
@@ -23,15 +55,23 @@ struct Resolver {
 
   Resolver(const Registry& r, const Value& tree) : registry(r), root(tree) {
     refs.exists = [this](const std::string& kind, const std::string& name) {
-      const Value* t = root.find(kind + "s");
+      if (kind == "stream" && name == "train") return true;
+      const Value* t = table_of(kind);
       return t && t->find(name) != nullptr;
     };
     refs.available = [this](const std::string& kind) {
       std::vector<std::string> out;
-      if (const Value* t = root.find(kind + "s"); t && t->type() == Value::Type::table)
+      if (const Value* t = table_of(kind); t && t->type() == Value::Type::table)
         for (auto& [k, v] : t->as_table()) out.push_back(k);
       return out;
     };
+  }
+
+  /// The table a reference of `kind` points into: [samplers], or [data.streams] for streams.
+  const Value* table_of(const std::string& kind) const {
+    if (kind != "stream") return root.find(kind + "s");
+    const Value* data = root.find("data");
+    return data && data->type() == Value::Type::table ? data->find("streams") : nullptr;
   }
 
   // A table naming a plugin plus its parameters (and kernel-level extras such as `weight`).
@@ -110,13 +150,14 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
                               " (expected one of: " + join(kTopLevel) + ")");
     }
 
-  auto plain = [&](const std::string& key, const Schema& schema, bool required, Params& out) {
+  // Plain sections are validated now and typed at the end, once nothing failed.
+  auto plain = [&](const std::string& key, const Schema& schema, bool required) {
     const Value& v = r.section(key, required);
     Table t = validate_table(v, schema, key, r.diag, r.refs);
     resolved[key] = Value(t);
-    out = Params(t, "[" + key + "]");
+    return Params(t, "[" + key + "]");
   };
-  plain("experiment", experiment_schema(), true, cfg.experiment);
+  const Params experiment = plain("experiment", experiment_schema(), true);
   {
     const Value& dv = r.section("data", true);
     Table t = validate_table(dv, data_schema(), "data", r.diag, r.refs, {"streams"});
@@ -153,10 +194,11 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
     }
     t["streams"] = Value(streams_out);
     resolved["data"] = Value(t);
-    cfg.data = Params(t, "[data]");
+    cfg.data.params = Params(t, "[data]");
   }
-  plain("log", log_schema(), false, cfg.log);
-  plain("checkpoint", checkpoint_schema(), false, cfg.checkpoint);
+  const Params log = plain("log", log_schema(), false);
+  const Params checkpoint = plain("checkpoint", checkpoint_schema(), false);
+  std::vector<std::pair<Params, Params>> stage_tables;  ///< optimizer, schedule of each stage
 
   const Schema named = {p::string("name", "name under which results are logged (default: the plugin name)")};
   const Schema weighted = {p::real("weight", "multiplier of this loss in the total").set_default(1.0),
@@ -209,8 +251,6 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
         if ((st.epochs > 0) == (st.steps > 0))
           r.diag.add(sv.loc(), "'" + path + "': expected exactly one of 'epochs' or 'steps' to be positive, found epochs = " +
                                    std::to_string(st.epochs) + ", steps = " + std::to_string(st.steps));
-        st.optimizer = sp.table("optimizer");
-        st.schedule = sp.table("schedule");
         st.grad_clip = sp.real("grad_clip");
         st.norm_mode = sp.string("norm_mode");
         st.eval_every = sp.integer("eval_every");
@@ -241,6 +281,8 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
         r.diag.add(losses->loc(), "'" + path + ".losses': expected a non-empty array of loss tables like [ { plugin = \"ce\" } ]");
       t["name"] = Value(st.name);
       stages_out.push_back(Value(t));
+      stage_tables.emplace_back(t.count("optimizer") ? sp.table("optimizer") : Params(),
+                                t.count("schedule") ? sp.table("schedule") : Params());
       cfg.stages.push_back(std::move(st));
       ++i;
     }
@@ -285,22 +327,28 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
   }
 
   // A loss and the samplers it references read the same data stream: labels and clean
-  // partners of a sample come from the batch it was made from.
+  // partners of a sample come from the batch it was made from. Both sides are found by
+  // their declared stream references (param::stream), whatever the parameters are called.
   if (r.diag.empty()) {
     const Value* stage_list = variant.tree.find("stage");
     for (std::size_t si = 0; si < cfg.stages.size(); ++si)
       for (std::size_t li = 0; li < cfg.stages[si].losses.size(); ++li) {
         const ComponentSpec& l = cfg.stages[si].losses[li];
         const LoadedEntry* e = registry.find(Kind::loss, l.plugin);
-        if (!e || !l.params.has("stream")) continue;
+        if (!e) continue;
+        const std::string loss_stream = stream_of(e->entry.schema(), l.params);
+        if (loss_stream.empty()) continue;
         for (auto& spec : e->entry.schema()) {
           if (spec.type != ParamType::reference || spec.ref_kind != "sampler" || !l.params.has(spec.name)) continue;
           const std::string& sampler = l.params.string(spec.name);
           auto s = std::find_if(cfg.samplers.begin(), cfg.samplers.end(), [&](const ComponentSpec& c) { return c.name == sampler; });
-          if (s == cfg.samplers.end() || !s->params.has("stream") || s->params.string("stream") == l.params.string("stream")) continue;
+          if (s == cfg.samplers.end()) continue;
+          const LoadedEntry* se = registry.find(Kind::sampler, s->plugin);
+          const std::string sampler_stream = se ? stream_of(se->entry.schema(), s->params) : "";
+          if (sampler_stream.empty() || sampler_stream == loss_stream) continue;
           const Value& where = stage_list->as_list()[si].find("losses")->as_list()[li];
-          r.diag.add(where.loc(), "'" + l.instance + "': reads stream '" + l.params.string("stream") + "' but its " + spec.name +
-                                      " '" + sampler + "' samples from stream '" + s->params.string("stream") +
+          r.diag.add(where.loc(), "'" + l.instance + "': reads stream '" + loss_stream + "' but its " + spec.name +
+                                      " '" + sampler + "' samples from stream '" + sampler_stream +
                                       "'; give both the same stream (labels and clean inputs must match the samples)");
         }
       }
@@ -316,6 +364,7 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
 
   r.diag.raise();
   cfg.resolved = Value(std::move(resolved));
+  type_sections(cfg, experiment, log, checkpoint, stage_tables);
   return cfg;
 }
 

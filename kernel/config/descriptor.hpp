@@ -73,10 +73,25 @@ struct ComponentSpec {
   double weight = 1.0;   ///< losses only
 };
 
+/// A stage's optimizer table.
+struct OptimizerSpec {
+  std::string name;  ///< "sgd" | "adam"
+  double lr = 0.0, momentum = 0.0, weight_decay = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool nesterov = false;
+};
+
+/// A stage's learning-rate schedule table.
+struct ScheduleSpec {
+  std::string name;  ///< "constant" | "step" | "cosine"
+  std::int64_t warmup_steps = 0, step_every = 1000;
+  double gamma = 0.1, min_lr = 0.0;
+};
+
 struct StageSpec {
   std::string name;
   std::int64_t epochs = 0, steps = 0;  ///< exactly one is > 0
-  Params optimizer, schedule;
+  OptimizerSpec optimizer;
+  ScheduleSpec schedule;
   double grad_clip = 0.0;
   std::string norm_mode;  ///< "train" | "frozen"
   std::int64_t eval_every = 0;  ///< steps; 0 = at each epoch's end
@@ -96,11 +111,42 @@ struct StreamSpec {
   double noise = 0.0;
 };
 
+/// [experiment]
+struct ExperimentSpec {
+  std::string name;
+  std::int64_t seed = 0;
+  std::string output;  ///< the index file; "" = runs/<name>.h5
+};
+
+/// [data]: the keys the kernel itself uses; the data layer reads every key from `params`.
+struct DataSpec {
+  Params params;
+  std::string dataset;
+  std::int64_t batch_size = 0, eval_batch_size = 0;
+};
+
+/// [log]
+struct LogSpec {
+  std::int64_t flush_every = 50, samples_every = 0, samples_count = 0;
+  double progress_every = 0.0;  ///< seconds between progress lines
+};
+
+/// [checkpoint]
+struct CheckpointSpec {
+  bool enabled = true;
+  std::int64_t every = 0, keep = 1;
+  std::string best, best_mode;  ///< "metric/result" to keep the best by ("" = none), "max" | "min"
+};
+
 /// A validated variant: every plugin exists and every parameter satisfies its schema.
+/// Each kernel section is read once, here, into its typed struct.
 struct VariantConfig {
   std::string name;
   Value resolved;  ///< the whole tree with defaults filled in
-  Params experiment, data, log, checkpoint;
+  ExperimentSpec experiment;
+  DataSpec data;
+  LogSpec log;
+  CheckpointSpec checkpoint;
   std::vector<StreamSpec> streams;  ///< "train" first
   ComponentSpec backbone, norm;
   std::vector<ComponentSpec> samplers;

@@ -108,7 +108,7 @@ const Schema& stage_schema() {
       p::real("ema", "decay of an exponential moving average of the weights (0 = off; DAT: 0.999)").set_default(0.0).range(0, 0.999999),
       p::enumeration("eval_weights", {"raw", "ema"}, "weights evaluated during and after this stage").set_default("raw"),
       p::real("loss_bound", "divergence: |loss| above this ends the variant as diverged (JEM's rule: 1e8)").set_default(1e8).at_least(0),
-      p::real("energy_bound", "divergence: a logged energy term (named e_* or *energy*) above this in magnitude ends the variant")
+      p::real("energy_bound", "divergence: a logged term its plugin declares an energy (OutputRole::energy) above this in magnitude ends the variant")
           .set_default(1e6)
           .at_least(0),
       p::list("losses", p::table("loss", {}, "a loss"), "losses summed with their weights").require().at_least(1),

@@ -105,9 +105,18 @@ Value check(const Value& v, const ParamSpec& spec, const std::string& path, Diag
       auto& s = v.as_string();
       if (refs.exists && !refs.exists(spec.ref_kind, s)) {
         auto avail = refs.available ? refs.available(spec.ref_kind) : std::vector<std::string>{};
-        diag.add(v.loc(), "'" + path + "' refers to " + spec.ref_kind + " '" + s + "', which is not defined: expected one of [" +
-                              spec.ref_kind + "s." + join(avail, "], [" + spec.ref_kind + "s.") + "]" + hint(s, avail) +
-                              (avail.empty() ? " (define it in a [" + spec.ref_kind + "s.<name>] table)" : ""));
+        // Streams live under [data.streams]; "train" needs no table.
+        const bool stream = spec.ref_kind == "stream";
+        const std::string table = stream ? "data.streams." : spec.ref_kind + "s.";
+        std::vector<std::string> names = avail;
+        if (stream) names.insert(names.begin(), "train");
+        std::string expected;
+        for (auto& n : names)
+          expected += (expected.empty() ? "" : ", ") + (stream && n == "train" ? std::string("\"train\"") : "[" + table + n + "]");
+        diag.add(v.loc(), "'" + path + "' refers to " + spec.ref_kind + " '" + s + "', which is not defined: " +
+                              (expected.empty() ? "define it in a [" + table + "<name>] table"
+                                                : "expected one of " + expected + hint(s, names) +
+                                                      (avail.empty() ? " (or define it in a [" + table + "<name>] table)" : "")));
       }
       return v;
     }

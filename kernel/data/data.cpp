@@ -1,5 +1,6 @@
 #include "data/data.hpp"
 #include "data/data_sources.hpp"
+#include "data/seeds.hpp"
 
 #include <zlib.h>
 
@@ -170,7 +171,7 @@ Dataset load_dataset(const Params& data, std::uint64_t seed) {
   } else if (name == "image_folder") {
     load_image_folder(data, d, train);
   } else {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 7919);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seeds::toy_data(seed));
     std::int64_t n = data.integer("toy_samples");
     double noise = data.real("toy_noise");
     const auto& kind = data.string("toy");

@@ -11,6 +11,7 @@
 #include <stb/stb_image_resize.h>
 
 #include "data/data_sources.hpp"
+#include "data/seeds.hpp"
 
 namespace ebm::kernel {
 
@@ -65,7 +66,7 @@ at::Tensor decode(const std::string& file, std::int64_t size, int channels) {
 
 Split on_demand(Listing list, std::int64_t size, int channels, bool shuffle) {
   if (shuffle) {  // a fixed order, so the validation tail mixes classes and never depends on the seed
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(20260101);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seeds::kImageFolderOrder);
     auto perm = torch::randperm(static_cast<std::int64_t>(list.files.size()), gen, torch::kInt64);
     Listing mixed;
     for (std::int64_t i = 0; i < perm.size(0); ++i) {

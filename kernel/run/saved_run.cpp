@@ -187,7 +187,7 @@ void verify_checkpoint(const SavedRun& run, const std::string& checkpoint) {
 }
 
 Dataset load_run_data(const SavedRun& run) {
-  return load_dataset(run.cfg.data, static_cast<std::uint64_t>(run.cfg.experiment.integer("seed")));
+  return load_dataset(run.cfg.data.params, static_cast<std::uint64_t>(run.cfg.experiment.seed));
 }
 
 }  // namespace ebm::kernel

@@ -46,8 +46,15 @@ Components build_components(const VariantConfig& cfg, const Registry& registry, 
     c.metrics.push_back({m.name, registry.create<Metric>(Kind::metric, m.plugin, m.params, bc), 1.0, m.plugin,
                          boost::json::serialize(to_json(Value(m.params.values())))});
   }
+  auto declare = [&](const std::string& name, const Component& comp) {
+    for (auto& o : comp.outputs())
+      if (o.role == OutputRole::energy) c.energy_terms.insert(name + "/" + o.name);
+  };
+  for (auto& [name, s] : c.samplers) declare(name, *s);
+  for (auto& st : c.stage_losses)
+    for (auto& l : st) declare(l.name, *l.object);
   c.data = data;
-  if (cfg.log.integer("samples_every") > 0) c.sample_grid = cfg.log.integer("samples_count");
+  if (cfg.log.samples_every > 0) c.sample_grid = cfg.log.samples_count;
   return c;
 }
 

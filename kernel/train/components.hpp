@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ struct Components {
   std::vector<std::vector<Named<Loss>>> stage_losses;  ///< per stage
   std::vector<Named<Metric>> metrics;
   DataInfo data;
+  /// "component/term" of every output a loss or sampler declared as an energy
+  /// (OutputRole::energy): what the divergence guard holds to energy_bound.
+  std::set<std::string> energy_terms;
   std::int64_t sample_grid = 0;  ///< [log] samples_every > 0: samples kept per record, else 0
 };
 

@@ -10,8 +10,11 @@
 #include <filesystem>
 
 #include "data/augment.hpp"
+#include "data/seeds.hpp"
 #include "train/distributed.hpp"
+#include "train/optimization.hpp"
 #include "train/services.hpp"
+#include "train/step_context.hpp"
 #include "store/png.hpp"
 #include "ebmlab/mode_guard.hpp"
 
@@ -19,172 +22,22 @@ namespace ebm::kernel {
 
 std::atomic<int> g_stop_signal{0};
 
-namespace {
-/// StepContext::train_set() of an on-demand data set: this many images spread over it.
-constexpr std::int64_t kTrainSetCap = 20000;
-
-/// "[3, 1, 28, 28]"; `tail` gives ", 1, 28, 28" (to follow a leading "n").
-std::string shape_str(at::IntArrayRef sizes, bool tail = false) {
-  std::string out;
-  for (auto v : sizes) out += (out.empty() && !tail ? "" : ", ") + std::to_string(v);
-  return tail ? out : "[" + out + "]";
-}
-}  // namespace
-
 void configure_allocator() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }
-
-/// The kernel's StepContext: current batches, the sample memo, and curve routing.
-class StepContextImpl : public StepContext {
- public:
-  using StreamFn = std::function<Batch(const std::string&)>;
-  StepContextImpl(Components& c, const Dataset& data, VariantLog* log, std::chrono::steady_clock::time_point start,
-                  StreamFn draw, Services& services)
-      : comps_(c), info_(data.info), data_(data), log_(log), start_(start), draw_(std::move(draw)), services_(services) {}
-
-  /// evaluating: every stream name gives `batch` (metrics see the evaluation batch).
-  void begin(const Batch& batch, std::int64_t step, std::int64_t epoch, bool evaluating = false) {
-    batch_ = batch;
-    step_ = step;
-    epoch_ = epoch;
-    evaluating_ = evaluating;
-    memo_.clear();
-    streams_.clear();
-    terms_.clear();
-  }
-  void set_component(const std::string& name) { component_ = name; }
-  std::map<std::string, double>& terms() { return terms_; }
-  void set_start(std::chrono::steady_clock::time_point start) { start_ = start; }
-  /// Data parallel: terms are held back until they are averaged over the ranks.
-  void set_deferred(bool on) {
-    deferred_ = on;
-    pending_.clear();
-  }
-  const std::vector<std::pair<std::string, double>>& pending() const { return pending_; }
-  /// Records the held-back terms with their averaged values (same order as pending()).
-  void commit(const std::vector<double>& values) {
-    auto held = std::move(pending_);
-    deferred_ = false;
-    pending_.clear();
-    for (std::size_t i = 0; i < held.size(); ++i) {
-      const auto& key = held[i].first;
-      auto slash = key.find('/');
-      std::string caller = component_;
-      component_ = key.substr(0, slash);
-      log(key.substr(slash + 1), values[i]);
-      component_ = caller;
-    }
-  }
-
-  const Batch& batch(const std::string& stream) override {
-    if (evaluating_ || stream == "train" || stream == "eval") return batch_;
-    auto it = streams_.find(stream);
-    if (it == streams_.end()) it = streams_.emplace(stream, draw_(stream)).first;
-    return it->second;
-  }
-  /// Built on first use: an image folder would otherwise be decoded for nothing.
-  const Batch& train_set() override {
-    if (!train_set_.x.defined()) train_set_ = data_.train.whole(kTrainSetCap);
-    return train_set_;
-  }
-  torch::nn::Module& model() override { return *comps_.model; }
-  at::Tensor logits(const at::Tensor& x) override { return comps_.model->forward(x); }
-
-  at::Tensor samples(const std::string& name) override {
-    if (auto it = memo_.find(name); it != memo_.end()) return it->second;
-    auto s = comps_.samplers.find(name);
-    if (s == comps_.samplers.end()) throw RunError(component_ + ": no sampler named '" + name + "'");
-    std::string caller = component_;
-    component_ = name;
-    at::Tensor out;
-    {
-      ModeGuard guard(*comps_.model, s->second->model_mode());
-      try {
-        out = s->second->sample(*this).detach();
-      } catch (const std::exception& e) {
-        throw RunError(plugin_label("sampler", name) + " failed at step " + std::to_string(step_) + ": " + e.what());
-      }
-    }
-    // The contract: a batch of inputs shaped like the data (any count).
-    const auto want = batch_.x.sizes();
-    if (!out.defined() || out.dim() != batch_.x.dim() || out.sizes().slice(1) != want.slice(1))
-      throw RunError(plugin_label("sampler", name) + " returned a tensor of shape " +
-                     (out.defined() ? shape_str(out.sizes()) : std::string("(undefined)")) + " at step " +
-                     std::to_string(step_) + "; expected [n" + shape_str(want.slice(1), true) + "] like the data");
-    component_ = caller;
-    memo_.emplace(name, out);
-    return out;
-  }
-
-  void log(const std::string& term, double value) override {
-    std::string key = component_ + "/" + term;
-    terms_[key] = value;
-    if (deferred_) {
-      pending_.emplace_back(key, value);
-      return;
-    }
-    if (!log_) return;
-    auto it = ids_.find(key);
-    if (it == ids_.end()) {
-      int id = log_->curve_id(key);
-      if (id < 0) throw RunError(component_ + ": logged undeclared term '" + term + "'; declare it in outputs()");
-      it = ids_.emplace(key, id).first;
-    }
-    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    log_->append_curve(it->second, CurveRecord{step_, value, wall});
-  }
-
-  std::int64_t step() const override { return step_; }
-  std::int64_t epoch() const override { return epoch_; }
-  const DataInfo& data() const override { return info_; }
-
-  const Batch& other_dataset(const std::string& name, const std::string& path, std::int64_t n) override {
-    return services_.other_dataset(name, path, n);
-  }
-  Embedding embed(const std::string& checkpoint, const at::Tensor& x) override { return services_.embed(checkpoint, x); }
-
-  /// The samples drawn in the current step, by sampler.
-  const std::map<std::string, at::Tensor>& memo() const { return memo_; }
-
- private:
-  std::string plugin_label(const std::string& kind, const std::string& name) const {
-    auto it = comps_.sampler_plugins.find(name);
-    return kind + " '" + name + "'" + (it == comps_.sampler_plugins.end() ? "" : " (plugin " + it->second + ")");
-  }
-
-  Components& comps_;
-  const DataInfo& info_;
-  const Dataset& data_;
-  Batch train_set_;
-  VariantLog* log_;
-  std::chrono::steady_clock::time_point start_;
-  StreamFn draw_;
-  Batch batch_;
-  std::map<std::string, Batch> streams_;
-  bool evaluating_ = false;
-  std::int64_t step_ = 0, epoch_ = 0;
-  std::string component_;
-  std::map<std::string, at::Tensor> memo_;
-  std::map<std::string, double> terms_;
-  std::map<std::string, int> ids_;
-  Services& services_;
-  bool deferred_ = false;
-  std::vector<std::pair<std::string, double>> pending_;
-};
 
 Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, const TrainerSetup& setup)
     : cfg_(cfg), comps_(comps), data_(data), log_(setup.log), progress_(setup.progress),
       start_(std::chrono::steady_clock::now()), checkpoint_dir_(setup.checkpoint_dir) {
   Services* services = setup.services;
   if (!services) services = (no_services_ = std::make_unique<NoServices>()).get();
-  ctx_ = std::make_unique<StepContextImpl>(comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); },
-                                           *services);
-  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
+  ctx_ = std::make_unique<StepState>(comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); },
+                                     *services);
+  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.seed);
   for (std::size_t i = 0; i < cfg_.streams.size(); ++i)
     streams_.push_back(Stream{cfg_.streams[i], static_cast<std::int64_t>(i), 0, -1, {},
-                              at::make_generator<at::CPUGeneratorImpl>(seed * 1000003 + 17 * (i + 1))});
+                              at::make_generator<at::CPUGeneratorImpl>(seeds::stream(seed, static_cast<std::int64_t>(i)))});
   if (log_) {
     loss_curve_ = log_->curve_id("train/loss");
     lr_curve_ = log_->curve_id("train/lr");
@@ -204,7 +57,7 @@ Trainer::~Trainer() = default;
 void Trainer::join(Collective* c) {
   coll_ = c && c->world() > 1 ? c : nullptr;
   if (!coll_) return;
-  const std::int64_t bs = cfg_.data.integer("batch_size");
+  const std::int64_t bs = cfg_.data.batch_size;
   if (bs % coll_->world() != 0)
     throw ConfigError("[data] batch_size = " + std::to_string(bs) + " cannot be split over " + std::to_string(coll_->world()) +
                       " ranks; use a multiple of the world size");
@@ -212,13 +65,13 @@ void Trainer::join(Collective* c) {
     if (st.spec.name != "train" && st.spec.batch_size % coll_->world() != 0)
       throw ConfigError("[data.streams." + st.spec.name + "] batch_size = " + std::to_string(st.spec.batch_size) +
                         " cannot be split over " + std::to_string(coll_->world()) + " ranks");
-  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
+  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.seed);
   const auto rank = static_cast<std::uint64_t>(coll_->rank());
   if (rank > 0) {
     // Own random streams per rank: augmentation, noise, samplers, replay buffers.
     for (auto& st : streams_)
-      st.gen = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003 + 17 * (static_cast<std::uint64_t>(st.index) + 1) + 7919 * rank);
-    torch::manual_seed(seed + 104729 * rank);
+      st.gen = at::make_generator<at::CPUGeneratorImpl>(seeds::stream(seed, st.index, coll_->rank()));
+    torch::manual_seed(seeds::rank_global(seed, coll_->rank()));
   }
   std::vector<at::Tensor> state;
   for (auto& p : comps_.model->parameters()) state.push_back(p.detach());
@@ -291,39 +144,16 @@ Batch Trainer::draw(const std::string& name) {
 }
 
 at::Tensor Trainer::epoch_order(std::int64_t stream, std::int64_t epoch) const {
-  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.integer("seed"));
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 7919 + static_cast<std::uint64_t>(stream) * 104729 +
-                                                      static_cast<std::uint64_t>(epoch) * 1299709 + 1);
+  const auto seed = static_cast<std::uint64_t>(cfg_.experiment.seed);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seeds::epoch_order(seed, stream, epoch));
   const auto& name = stream >= 0 ? streams_[static_cast<std::size_t>(stream)].spec.name : std::string("train");
   auto source = data_.sources.find(name);
   return torch::randperm(source == data_.sources.end() ? data_.train.size() : source->second.size(), gen, torch::kInt64);
 }
 
-std::vector<at::Tensor> averaged_tensors(torch::nn::Module& m) {
-  std::vector<at::Tensor> out = m.parameters();
-  for (auto& b : m.buffers())
-    if (b.is_floating_point()) out.push_back(b);
-  return out;
-}
-
-void Trainer::ema_update() {
-  const double d = cfg_.stages[stage_].ema;
-  if (d <= 0) return;
-  torch::NoGradGuard no_grad;
-  auto current = averaged_tensors(*comps_.model);
-  if (ema_.size() != current.size()) {
-    ema_.clear();
-    for (auto& t : current) ema_.push_back(t.detach().clone());
-    return;
-  }
-  for (std::size_t i = 0; i < current.size(); ++i) ema_[i].mul_(d).add_(current[i].detach(), 1.0 - d);
-}
-
 bool Trainer::load_ema_into_model() {
   if (ema_.empty()) return false;
-  torch::NoGradGuard no_grad;
-  auto current = averaged_tensors(*comps_.model);
-  for (std::size_t i = 0; i < current.size(); ++i) current[i].copy_(ema_[i]);
+  load_average(ema_, *comps_.model);
   return true;
 }
 
@@ -346,9 +176,7 @@ std::string Trainer::divergence(double loss) const {
     why << "loss " << loss << (std::isfinite(loss) ? " exceeds loss_bound " + std::to_string(st.loss_bound) : " is not finite");
   for (auto& [key, v] : ctx_->terms()) {
     if (!why.str().empty()) break;
-    auto term = key.substr(key.rfind('/') + 1);
-    bool is_energy = term.rfind("e_", 0) == 0 || term.find("energy") != std::string::npos;
-    if (is_energy && std::abs(v) > st.energy_bound) why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
+    if (comps_.energy_terms.count(key) && std::abs(v) > st.energy_bound) why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
   }
   if (why.str().empty()) return "";
   why << " at step " << global_step_ + 1 << " (stage " << st.name << "); last finite loss " << last_finite_loss_;
@@ -366,68 +194,40 @@ void Trainer::log_curve(const std::string& name, double value) {
 void Trainer::begin_stage(std::size_t index) {
   stage_ = index;
   const StageSpec& st = cfg_.stages[index];
-  const Params& o = st.optimizer;
-  auto params = comps_.model->parameters();
-  if (o.string("name") == "adam") {
-    optimizer_ = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(o.real("lr"))
-                    .betas({o.real("beta1"), o.real("beta2")})
-                    .eps(o.real("eps"))
-                    .weight_decay(o.real("weight_decay")));
-  } else {
-    optimizer_ = std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(o.real("lr"))
-                    .momentum(o.real("momentum"))
-                    .nesterov(o.boolean("nesterov"))
-                    .weight_decay(o.real("weight_decay")));
-  }
+  optimizer_ = make_optimizer(st.optimizer, comps_.model->parameters());
   if (!st.init.empty()) load_model_weights(*comps_.model, read_checkpoint(st.init), st.init);
   comps_.model->set_norm_frozen(st.norm_mode == "frozen");
   ema_.clear();  // each stage averages from its own starting weights
   comps_.model->train();
-  steps_per_epoch_ = std::max<std::int64_t>(data_.train.size() / cfg_.data.integer("batch_size"), 1);
+  steps_per_epoch_ = std::max<std::int64_t>(data_.train.size() / cfg_.data.batch_size, 1);
   stage_steps_ = st.steps > 0 ? st.steps : st.epochs * steps_per_epoch_;
   step_in_stage_ = 0;
 }
 
-double Trainer::learning_rate(std::int64_t s, std::int64_t total) const {
-  const Params& sch = cfg_.stages[stage_].schedule;
-  double base = cfg_.stages[stage_].optimizer.real("lr");
-  std::int64_t warm = sch.integer("warmup_steps");
-  if (s < warm) return base * static_cast<double>(s + 1) / static_cast<double>(warm);
-  const auto& name = sch.string("name");
-  if (name == "step") return base * std::pow(sch.real("gamma"), static_cast<double>((s - warm) / sch.integer("step_every")));
-  if (name == "cosine") {
-    double t = static_cast<double>(s - warm) / static_cast<double>(std::max<std::int64_t>(total - warm, 1));
-    double lo = sch.real("min_lr");
-    return lo + 0.5 * (base - lo) * (1.0 + std::cos(M_PI * std::min(t, 1.0)));
-  }
-  return base;
-}
-
 double Trainer::step(const Batch& batch) {
   const StageSpec& st = cfg_.stages[stage_];
-  double lr = learning_rate(step_in_stage_, stage_steps_);
+  double lr = learning_rate(st.optimizer, st.schedule, step_in_stage_, stage_steps_);
   for (auto& g : optimizer_->param_groups()) g.options().set_lr(lr);
   const std::int64_t epoch = step_in_stage_ / steps_per_epoch_;
   ctx_->begin(batch, global_step_, epoch);
   if (coll_) ctx_->set_deferred(true);
   at::Tensor total;
   for (auto& l : comps_.stage_losses[stage_]) {
-    ctx_->set_component(l.name);
+    ComponentContext ctx = ctx_->context(l.name);
     const std::string who = "loss '" + l.name + "' (plugin " + l.plugin + ")";
     at::Tensor v;
     try {
-      v = l.object->compute(*ctx_);
+      v = l.object->compute(ctx);
     } catch (const std::exception& e) {
       throw RunError(who + " failed at step " + std::to_string(global_step_) + ": " + e.what());
     }
     if (!v.defined() || v.dim() != 0)
       throw RunError(who + " returned a tensor of shape " + (v.defined() ? shape_str(v.sizes()) : std::string("(undefined)")) +
                      " at step " + std::to_string(global_step_) + "; expected a scalar (0-d) loss");
-    ctx_->log("loss", v.item<double>());
+    ctx.log("loss", v);
     total = total.defined() ? total + l.weight * v : l.weight * v;
   }
+  ctx_->flush();
   if (coll_) {
     // Every rank must agree on divergence, so it is judged on the averaged values.
     optimizer_->zero_grad();
@@ -445,7 +245,7 @@ double Trainer::step(const Batch& batch) {
   }
   if (st.grad_clip > 0) torch::nn::utils::clip_grad_norm_(comps_.model->parameters(), st.grad_clip);
   optimizer_->step();
-  ema_update();
+  update_average(ema_, *comps_.model, st.ema);
   double loss = total.item<double>();
   log_curve("train/loss", loss);
   log_curve("train/lr", lr);
@@ -454,13 +254,13 @@ double Trainer::step(const Batch& batch) {
   for (auto& [name, s] : comps_.samplers) s->on_step_end(stats);
   ++step_in_stage_;
   ++global_step_;
-  const std::int64_t every = cfg_.log.integer("samples_every");
+  const std::int64_t every = cfg_.log.samples_every;
   if (every > 0 && global_step_ % every == 0) keep_samples();
   return loss;
 }
 
 void Trainer::keep_samples() {
-  const std::int64_t count = cfg_.log.integer("samples_count");
+  const std::int64_t count = cfg_.log.samples_count;
   for (auto& [name, x] : ctx_->memo()) {
     at::Tensor flat = x.detach().to(torch::kFloat32).reshape({x.size(0), -1});
     at::Tensor kept = torch::full({count, flat.size(1)}, std::numeric_limits<float>::quiet_NaN());
@@ -483,8 +283,9 @@ void Trainer::keep_samples() {
 
 at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch) {
   ctx_->begin(batch, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
-  ctx_->set_component("sample");
-  return ctx_->samples(sampler);
+  at::Tensor out = ctx_->context("sample").samples(sampler);
+  ctx_->flush();
+  return out;
 }
 
 std::map<std::string, double> Trainer::evaluate(const std::string& split, const std::string& weights) {
@@ -522,11 +323,7 @@ std::map<std::string, double> Trainer::evaluate(const std::string& split, const 
   struct Restore {
     torch::nn::Module& m;
     std::vector<at::Tensor>& raw;
-    ~Restore() {
-      torch::NoGradGuard no_grad;
-      auto cur = averaged_tensors(m);
-      for (std::size_t i = 0; i < cur.size(); ++i) cur[i].copy_(raw[i]);
-    }
+    ~Restore() { load_average(raw, m); }
   } restore{*comps_.model, raw};
   return evaluate_now(split, true);
 }
@@ -539,7 +336,7 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bo
   if (comps_.metrics.empty() || data.size() == 0) return out;
   ModeGuard guard(*comps_.model, ModelMode::eval);
   for (auto& m : comps_.metrics) m.object->reset();
-  std::int64_t bs = cfg_.data.integer("eval_batch_size");
+  std::int64_t bs = cfg_.data.eval_batch_size;
   for (std::int64_t i = 0; i < data.size(); i += bs) {
     Batch b = data.rows(i, i + bs);
     EvalBatch eb{b.x, b.y, {}};
@@ -549,9 +346,10 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bo
     }
     ctx_->begin(b, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
     for (auto& m : comps_.metrics) {
-      ctx_->set_component(m.name);
+      ComponentContext ctx = ctx_->context(m.name);
       try {
-        m.object->update(eb, *ctx_);
+        m.object->update(eb, ctx);
+        ctx_->flush();
       } catch (const std::exception& e) {
         throw RunError("metric '" + m.name + "' (plugin " + m.plugin + ") failed in the " + split + " evaluation at step " +
                        std::to_string(global_step_) + ": " + e.what());
@@ -596,10 +394,10 @@ std::string summary(const std::map<std::string, double>& r) {
 }  // namespace
 
 std::string Trainer::run() {
-  std::int64_t bs = cfg_.data.integer("batch_size");
+  std::int64_t bs = cfg_.data.batch_size;
   std::int64_t n = data_.train.size();
   if (n < bs) throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
-  const std::int64_t flush_every = cfg_.log.integer("flush_every"), every = cfg_.checkpoint.integer("every");
+  const std::int64_t flush_every = cfg_.log.flush_every, every = cfg_.checkpoint.every;
   const std::int64_t per_epoch = n / bs;
   // A restored trainer continues inside the stage and epoch its checkpoint was taken in.
   const std::size_t first = resumed_ ? stage_ : 0;

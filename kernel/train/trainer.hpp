@@ -27,12 +27,10 @@ extern std::atomic<int> g_stop_signal;
 /// threshold adapts only after some large free; fix it high once at start-up.
 void configure_allocator();
 
-class StepContextImpl;
+class StepState;
 class Services;
 class Collective;
 
-/// Parameters, then floating-point buffers (running statistics): what the weight average covers.
-std::vector<at::Tensor> averaged_tensors(torch::nn::Module& m);
 
 /// Everything a trainer is set up with besides the variant itself; the trainer is complete
 /// once constructed from it (no setters, no order to remember).
@@ -112,13 +110,11 @@ class Trainer {
   /// restored run draws exactly the batches the original would have.
   at::Tensor epoch_order(std::int64_t stream, std::int64_t epoch) const;
   Batch prepare(Stream& s, Batch b);
-  void ema_update();
   std::string divergence(double loss) const;
   void save_checkpoint(const std::string& file);
   void after_validation(const std::map<std::string, double>& results);
   std::map<std::string, double> evaluate_now(const std::string& split, bool ema);
   void keep_samples();
-  double learning_rate(std::int64_t step_in_stage, std::int64_t stage_steps) const;
   void log_curve(const std::string& name, double value);
   /// Construction, after restoring: joins the group of ranks (TrainerSetup::collective).
   void join(Collective* c);
@@ -134,7 +130,7 @@ class Trainer {
   VariantLog* log_;
   Progress* progress_;
   std::unique_ptr<Services> no_services_;  ///< stands in when the setup gives none
-  std::unique_ptr<StepContextImpl> ctx_;
+  std::unique_ptr<StepState> ctx_;  ///< the step context plugins see, one view per component
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::size_t stage_ = 0;
   std::int64_t stage_steps_ = 0, step_in_stage_ = 0, global_step_ = 0, steps_per_epoch_ = 1;

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "train/trainer.hpp"
+#include "train/optimization.hpp"
 #include "ebmlab/error.hpp"
 
 namespace ebm::kernel {
@@ -17,7 +18,7 @@ CheckpointData Trainer::snapshot() const {
   for (auto& p : comps_.model->named_parameters()) d.model.emplace_back(p.key(), p.value().detach().clone());
   for (auto& b : comps_.model->named_buffers()) d.model.emplace_back(b.key(), b.value().detach().clone());
   if (optimizer_) {
-    d.optimizer_name = cfg_.stages[stage_].optimizer.string("name");
+    d.optimizer_name = cfg_.stages[stage_].optimizer.name;
     auto& state = optimizer_->state();
     auto params = comps_.model->parameters();
     for (std::size_t i = 0; i < params.size(); ++i) {
@@ -89,7 +90,7 @@ void Trainer::load_for_evaluation(const CheckpointData& d, const std::string& so
   ema_ = checked_ema(d, source);
   for (auto& name : sampler_state)
     if (auto s = comps_.samplers.find(name); s != comps_.samplers.end()) load_component_state(*s->second, name, d, source);
-  steps_per_epoch_ = std::max<std::int64_t>(data_.train.size() / cfg_.data.integer("batch_size"), 1);
+  steps_per_epoch_ = std::max<std::int64_t>(data_.train.size() / cfg_.data.batch_size, 1);
   step_in_stage_ = d.step_in_stage;
   global_step_ = d.step;
   comps_.model->eval();
@@ -109,7 +110,7 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
   load_model_weights(*comps_.model, d, source);
   auto params = comps_.model->parameters();
   auto& state = optimizer_->state();
-  const bool adam = cfg_.stages[stage_].optimizer.string("name") == "adam";
+  const bool adam = cfg_.stages[stage_].optimizer.name == "adam";
   for (std::size_t i = 0; i < params.size(); ++i) {
     const std::string k = std::to_string(i) + "/";
     auto get = [&](const std::string& key) -> at::Tensor {
@@ -196,7 +197,7 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
 }
 
 void Trainer::save_checkpoint(const std::string& file) {
-  if (checkpoint_dir_.empty() || !cfg_.checkpoint.boolean("enabled")) return;
+  if (checkpoint_dir_.empty() || !cfg_.checkpoint.enabled) return;
   namespace fs = std::filesystem;
   const std::string path = (fs::path(checkpoint_dir_) / file).string();
   // Every record up to this step reaches the log before the checkpoint exists, so a resume
@@ -215,14 +216,14 @@ void Trainer::save_checkpoint(const std::string& file) {
   if (log_) log_->append_checkpoint(global_step_, (fs::path(checkpoint_dir_).filename() / file).string(), sha);
   if (file == "ckpt-best.h5") return;
   if (std::find(periodic_.begin(), periodic_.end(), path) == periodic_.end()) periodic_.push_back(path);
-  while (static_cast<std::int64_t>(periodic_.size()) > cfg_.checkpoint.integer("keep")) {
+  while (static_cast<std::int64_t>(periodic_.size()) > cfg_.checkpoint.keep) {
     fs::remove(periodic_.front());
     periodic_.erase(periodic_.begin());
   }
 }
 
 void Trainer::after_validation(const std::map<std::string, double>& results) {
-  const std::string& key = cfg_.checkpoint.string("best");
+  const std::string& key = cfg_.checkpoint.best;
   if (key.empty()) return;
   auto it = results.find(key);
   if (it == results.end()) {
@@ -230,7 +231,7 @@ void Trainer::after_validation(const std::map<std::string, double>& results) {
     for (auto& [k, v] : results) names += (names.empty() ? "" : ", ") + k;
     throw RunError("[checkpoint] best = \"" + key + "\" is not a validation result; available: " + names);
   }
-  const bool better = !have_best_ || (cfg_.checkpoint.string("best_mode") == "max" ? it->second > best_ : it->second < best_);
+  const bool better = !have_best_ || (cfg_.checkpoint.best_mode == "max" ? it->second > best_ : it->second < best_);
   if (!better) return;
   best_ = it->second;
   have_best_ = true;

@@ -177,7 +177,7 @@ std::vector<ModelCase> experiment_models(const std::string& dir, const Registry&
       Descriptor d = load_descriptor(f.string());
       for (auto& v : expand(d)) {
         VariantConfig cfg = resolve(v, registry);
-        std::string dataset = cfg.data.string("dataset");
+        std::string dataset = cfg.data.dataset;
         std::string key = cfg.backbone.plugin + " " + Value(cfg.backbone.params.values()).to_string() + " + norm " +
                           cfg.norm.plugin + " " + Value(cfg.norm.params.values()).to_string() + " on " + dataset;
         std::string label = f.filename().string() + ":" + v.name;
@@ -185,7 +185,7 @@ std::vector<ModelCase> experiment_models(const std::string& dir, const Registry&
           cases[it->second].description += ", " + label;
           continue;
         }
-        if (!infos.count(dataset)) infos[dataset] = load_dataset(cfg.data, 0).info;
+        if (!infos.count(dataset)) infos[dataset] = load_dataset(cfg.data.params, 0).info;
         const DataInfo& info = infos[dataset];
         torch::manual_seed(0);
         ModelCase c;
@@ -196,7 +196,7 @@ std::vector<ModelCase> experiment_models(const std::string& dir, const Registry&
           if (p.requires_grad()) c.numel += p.numel();
         c.shape = info.shape;
         c.classes = info.num_classes;
-        c.batch = std::max<std::int64_t>(1, cfg.data.integer("batch_size") / 2);
+        c.batch = std::max<std::int64_t>(1, cfg.data.batch_size / 2);
         seen[key] = cases.size();
         cases.push_back(std::move(c));
       }

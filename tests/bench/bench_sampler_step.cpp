@@ -34,7 +34,8 @@ class BenchContext : public StepContext {
   torch::nn::Module& model() override { return model_; }
   at::Tensor logits(const at::Tensor& x) override { return model_.forward(x); }
   at::Tensor samples(const std::string&) override { throw RunError("no nested samplers here"); }
-  void log(const std::string&, double) override {}
+  using StepContext::log;
+  void log(const std::string&, const at::Tensor&) override {}
   std::int64_t step() const override { return 0; }
   std::int64_t epoch() const override { return 0; }
   const DataInfo& data() const override { return info_; }
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
   auto text = descriptor(steps);
   Descriptor d{"bench.toml", text, parse_toml_text(text, "bench.toml"), {}};
   VariantConfig cfg = resolve(expand(d).at(0), registry);
-  Dataset data = load_dataset(cfg.data, 0);
+  Dataset data = load_dataset(cfg.data.params, 0);
   torch::manual_seed(0);
   Components comps = build_components(cfg, registry, data.info);
   Batch batch{data.train.x.slice(0, 0, 64), data.train.y.slice(0, 0, 64)};

@@ -58,7 +58,7 @@ struct Setup {
     registry.load_dir(EBMLAB_PLUGIN_BUILD_DIR);
     Descriptor d{"bench.toml", kDescriptor, parse_toml_text(kDescriptor, "bench.toml"), {}};
     cfg = resolve(expand(d).at(0), registry);
-    data = load_dataset(cfg.data, 0);
+    data = load_dataset(cfg.data.params, 0);
     torch::manual_seed(0);
     comps = build_components(cfg, registry, data.info);
     std::filesystem::create_directories(dir);

@@ -3,15 +3,20 @@ Plugin safety: files or folders others can write are refused, a descriptor's [pl
 paths load only with --allow-plugin-path, and `plugins --check` survives a library that
 crashes or hangs while loading."""
 import os
+import re
 import shutil
 import stat
 
 from common import args, case, expect, finish, run
 
 A = args()
+# The SDK version the binary was built with (the wrong_abi fixture declares it + 98).
+with open(os.path.join(A.source, "include", "ebmlab", "plugin.hpp")) as _f:
+    ABI = int(re.search(r"kAbiVersion = (\d+);", _f.read()).group(1))
+WRONG_ABI = f"ABI version mismatch: expected {ABI}, found {ABI + 98}"
 EXPECTED = {
-    "wrong_abi": "ABI version mismatch: expected 2, found 100",
-    "wrong_fingerprint": "fingerprint mismatch: expected {abi 2",
+    "wrong_abi": WRONG_ABI,
+    "wrong_fingerprint": f"fingerprint mismatch: expected {{abi {ABI}",
     "duplicate": "duplicate loss 'twice'",
     "null_factory": "expected a factory, found null",
     "no_symbol": "no entry symbol 'ebmlab_plugin_info'",
@@ -175,7 +180,7 @@ def check_survives_a_hanging_library(d):
 def check_names_what_is_wrong(d):
     lib = os.path.join(A.fixtures, "wrong_abi", "libebmlab_fixture_wrong_abi.so")
     r = run(A.ebmlab, "plugins", "--check", lib)
-    expect(r.returncode == 3 and "ABI version mismatch: expected 2, found 100" in r.stderr and "not usable" in r.stderr,
+    expect(r.returncode == 3 and WRONG_ABI in r.stderr and "not usable" in r.stderr,
            r.stderr)
     clash = os.path.join(A.fixtures, "clashes_with_good", "libebmlab_fixture_clashes_with_good.so")
     r = run(A.ebmlab, "plugins", "--check", clash, env={"EBMLAB_PLUGIN_PATH": A.fixtures})

@@ -68,7 +68,7 @@ struct Fixture {
   Fixture() {
     Descriptor d{"fuzz.toml", kDescriptor, parse_toml_text(kDescriptor, "fuzz.toml"), {}};
     cfg = resolve(expand(d).at(0), fuzz::registry());
-    data = load_dataset(cfg.data, 3);
+    data = load_dataset(cfg.data.params, 3);
     torch::manual_seed(3);
     comps = build_components(cfg, fuzz::registry(), data.info);
     trainer = std::make_unique<Trainer>(cfg, comps, data, TrainerSetup{nullptr, &progress});

@@ -98,7 +98,12 @@ class Context : public StepContext {
     ModeGuard guard(*model_, s->model_mode());
     return memo[name] = s->sample(*this).detach();
   }
-  void log(const std::string& term, double value) override { logged[term] = value; }
+  using StepContext::log;
+  /// As the kernel: a 0-d tensor, fetched as a double.
+  void log(const std::string& term, const at::Tensor& value) override {
+    REQUIRE_MESSAGE(value.dim() == 0, term << " logged with shape " << value.sizes());
+    logged[term] = value.to(torch::kFloat64).item<double>();
+  }
   std::int64_t step() const override { return step_; }
   std::int64_t epoch() const override { return epoch_; }
   const DataInfo& data() const override { return info_; }

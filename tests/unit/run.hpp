@@ -21,8 +21,8 @@ struct Run {
   explicit Run(const std::string& text, std::uint64_t init_seed = 0) {
     kernel::Descriptor d{"test.toml", text, kernel::parse_toml_text(text, "test.toml"), {}};
     cfg = kernel::resolve(kernel::expand(d).at(0), registry());
-    const auto seed = static_cast<std::uint64_t>(cfg.experiment.integer("seed"));
-    data = kernel::load_dataset(cfg.data, seed);
+    const auto seed = static_cast<std::uint64_t>(cfg.experiment.seed);
+    data = kernel::load_dataset(cfg.data.params, seed);
     torch::manual_seed(init_seed ? init_seed : seed);
     comps = kernel::build_components(cfg, registry(), data.info);
   }

@@ -54,10 +54,10 @@ TEST_CASE("descriptor: a valid descriptor resolves with defaults filled in") {
   VariantConfig c = resolve(variants[0], test::registry());
   CHECK(c.backbone.plugin == "mlp");
   CHECK(c.norm.plugin == "none");  // the default normalization
-  CHECK(c.data.integer("batch_size") == 64);
+  CHECK(c.data.batch_size == 64);
   REQUIRE(c.stages.size() == 1);
   CHECK(c.stages[0].name == "stage0");
-  CHECK(c.stages[0].optimizer.string("name") == "sgd");
+  CHECK(c.stages[0].optimizer.name == "sgd");
   CHECK(c.stages[0].losses.at(0).weight == 1.0);
   CHECK(c.metrics.at(0).name == "accuracy");
 }
@@ -161,9 +161,9 @@ seeds = [0, 1]
   CHECK(variants[15].name == "b-norm=group-seed=1-steps=7-lr=0.05");
   VariantConfig last = resolve(variants[15], test::registry());
   CHECK(last.norm.plugin == "group");
-  CHECK(last.experiment.integer("seed") == 1);
+  CHECK(last.experiment.seed == 1);
   CHECK(last.stages[0].steps == 7);
-  CHECK(last.stages[0].optimizer.real("lr") == 0.05);
+  CHECK(last.stages[0].optimizer.lr == 0.05);
   CHECK(last.backbone.params.integers("hidden") == std::vector<std::int64_t>{8});
 }
 
@@ -174,7 +174,7 @@ TEST_CASE("descriptor: overrides are typed like the file and errors name them") 
   VariantConfig c = resolve(v.at(0), test::registry());
   CHECK(c.stages[0].steps == 9);
   CHECK(c.norm.plugin == "group");
-  CHECK(c.data.integer("subset") == 32);
+  CHECK(c.data.params.integer("subset") == 32);
   auto bad = expand(d, {parse_override("data.batch_size=big")});
   auto msg = test::error_of<SchemaError>([&] { resolve(bad.at(0), test::registry()); });
   CHECK(msg == "override 'data.batch_size=big': 'data.batch_size': expected integer in [1, 65536], found string \"big\"");
@@ -194,8 +194,8 @@ TEST_CASE("descriptor: includes merge underneath, nest, and cycles are named") {
   Descriptor d = load_descriptor((dir / "top.toml").string());
   CHECK(d.includes.size() == 2);
   VariantConfig c = resolve(expand(d).at(0), test::registry());
-  CHECK(c.data.integer("batch_size") == 16);
-  CHECK(c.data.integer("subset") == 8);
+  CHECK(c.data.batch_size == 16);
+  CHECK(c.data.params.integer("subset") == 8);
   CHECK(c.backbone.plugin == "mlp");
   put("a.toml", "include = [\"b.toml\"]\n");
   put("b.toml", "include = [\"a.toml\"]\n");

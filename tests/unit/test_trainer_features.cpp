@@ -2,11 +2,15 @@
 // weight averaging (EMA) and the divergence guard on energies.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
+#include <chrono>
+#include <set>
 
 #include "data/augment.hpp"
 #include "train/components.hpp"
 #include "helpers.hpp"
 #include "run.hpp"
+#include "train/services.hpp"
+#include "train/step_context.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;
@@ -196,4 +200,51 @@ losses = [ { plugin = "at_ce", attack = "attack" } ]
   });
   CHECK(msg.find("test.toml:") != std::string::npos);
   CHECK(msg.find("'stage.0.losses.0': reads stream 'train' but its attack 'attack' samples from stream 'ebm'") != std::string::npos);
+}
+
+TEST_CASE("streams: a stream reference to an undeclared stream is a located error listing the streams") {
+  auto msg = test::error_of<SchemaError>([&] {
+    Run r(kHead + kToyData + "\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\", stream = \"ebn\" } ]\n");
+  });
+  CHECK(msg.find("test.toml:") != std::string::npos);
+  CHECK(msg.find("'stage.0.losses.0.stream' refers to stream 'ebn', which is not defined: expected one of \"train\", "
+                 "[data.streams.ebm], [data.streams.noisy]; did you mean 'ebm'?") != std::string::npos);
+}
+
+/// One step of ce + jem_ml on a one-step SGLD sampler named "noise".
+const std::string kJemOneStep = kHead + kToyData + R"(
+[samplers.noise]
+plugin = "sgld"
+buffer_size = 0
+steps = 1
+
+[[stage]]
+steps = 1
+losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "noise" } ]
+)";
+
+TEST_CASE("roles: the divergence guard holds exactly the outputs declared as energies to energy_bound") {
+  Run r(kJemOneStep);
+  const std::set<std::string> want = {"jem_ml/e_data", "jem_ml/e_data_std", "jem_ml/e_sample", "jem_ml/e_sample_std",
+                                      "noise/e_sample"};
+  CHECK(r.comps.energy_terms == want);
+}
+
+TEST_CASE("step context: each component logs under its own name; a term that is not 0-d names the component") {
+  Run r(kJemOneStep);
+  NoServices none;
+  StepState state(r.comps, r.data, nullptr, std::chrono::steady_clock::now(), [&](const std::string&) { return r.data.train.rows(0, 8); },
+                  none);
+  state.begin(r.data.train.rows(0, 8), 0, 0);
+  ComponentContext loss = state.context("jem_ml");
+  loss.samples("noise");  // the sampler logs through its own context
+  loss.log("ml", torch::tensor(2.5, torch::kFloat32));
+  loss.log("e_data", 1.0);
+  state.flush();
+  CHECK(state.terms().at("jem_ml/ml") == 2.5);
+  CHECK(state.terms().at("jem_ml/e_data") == 1.0);
+  CHECK(state.terms().count("noise/e_sample") == 1);
+  CHECK(state.terms().count("jem_ml/e_sample") == 0);
+  auto msg = test::error_of<RunError>([&] { loss.log("ml", torch::ones({2})); });
+  CHECK(msg.find("jem_ml: logged term 'ml' as a tensor of shape [2]; expected a scalar (0-d) tensor") != std::string::npos);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compares two folders of ebmlab runs bit for bit: every curve's and evaluation's step and
-value columns, every evaluation tensor, and every checkpoint's tensors. Wall times,
-provenance (paths, hashes, commits) and timestamps may differ. Exit 0 identical, 1 not."""
+value columns, every evaluation tensor, and every checkpoint's tensors (the final weights
+among them). Wall times, provenance (paths, hashes, commits) and timestamps may differ.
+Exit 0 identical, 1 not.   compare_runs.py RUNS_A RUNS_B"""
 import os
 import sys
 
@@ -22,7 +23,8 @@ def datasets(path):
 def comparable(name, value):
     """The columns that must not change: step and value of records, numeric arrays."""
     if isinstance(value, np.ndarray) and value.dtype.names:
-        return {k: value[k] for k in value.dtype.names if k != "wall"}
+        # wall: seconds; sha256: of a checkpoint file, which holds provenance (commit, paths)
+        return {k: value[k] for k in value.dtype.names if k not in ("wall", "sha256")}
     if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
         return {"": value}
     return None

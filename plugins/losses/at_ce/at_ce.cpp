@@ -13,7 +13,7 @@ class AtCe : public ebm::Loss {
 
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"adv_accuracy", {}, "fraction of the adversarial batch still classified correctly"},
-            {"e_adv", {}, "mean E(x*) on the adversarial batch"}};
+            {"e_adv", {}, "mean E(x*) on the adversarial batch", ebm::OutputRole::energy}};
   }
 
   at::Tensor compute(ebm::StepContext& ctx) override {
@@ -24,8 +24,8 @@ class AtCe : public ebm::Loss {
                           std::to_string(b.y.size(0)) + " labels of stream '" + stream_ +
                           "'; give the attack and the loss the same stream");
     at::Tensor logits = ctx.logits(xa);
-    ctx.log("adv_accuracy", logits.detach().argmax(1).eq(b.y).to(torch::kFloat32).mean().item<double>());
-    ctx.log("e_adv", ebm::energy(logits.detach()).mean().item<double>());
+    ctx.log("adv_accuracy", logits.detach().argmax(1).eq(b.y).to(torch::kFloat32).mean());
+    ctx.log("e_adv", ebm::energy(logits.detach()).mean());
     return torch::nn::functional::cross_entropy(logits, b.y);
   }
 
@@ -36,7 +36,7 @@ class AtCe : public ebm::Loss {
 ebm::Schema schema() {
   namespace p = ebm::param;
   return {p::reference("attack", "sampler", "the attack (a pgd sampler with objective = \"ce\")").require(),
-          p::string("stream", "data stream of the labels (the attack's stream)").set_default("train")};
+          p::stream("stream", "data stream of the labels (the attack's stream)")};
 }
 
 }  // namespace

@@ -20,10 +20,10 @@ class BceEbm : public ebm::Loss {
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"bce_real", {}, "BCE of the real batch against target 1"},
             {"bce_sample", {}, "BCE of the samples against target 0"},
-            {"e_data", {}, "mean E(x) on the real batch"},
-            {"e_sample", {}, "mean E(x) on the samples"},
-            {"e_data_std", {}, "spread of E(x) on the real batch"},
-            {"e_sample_std", {}, "spread of E(x) on the samples"},
+            {"e_data", {}, "mean E(x) on the real batch", ebm::OutputRole::energy},
+            {"e_sample", {}, "mean E(x) on the samples", ebm::OutputRole::energy},
+            {"e_data_std", {}, "spread of E(x) on the real batch", ebm::OutputRole::energy},
+            {"e_sample_std", {}, "spread of E(x) on the samples", ebm::OutputRole::energy},
             {"p_real", {}, "mean sigma(s) on real data (1 = confidently real)"}};
   }
 
@@ -36,13 +36,13 @@ class BceEbm : public ebm::Loss {
     at::Tensor bce_r = F::binary_cross_entropy_with_logits(sr, torch::ones_like(sr));
     at::Tensor bce_f = F::binary_cross_entropy_with_logits(sf, torch::zeros_like(sf));
     at::Tensor er = ebm::energy(lr).detach(), ef = ebm::energy(lf).detach();
-    ctx.log("bce_real", bce_r.item<double>());
-    ctx.log("bce_sample", bce_f.item<double>());
-    ctx.log("e_data", er.mean().item<double>());
-    ctx.log("e_sample", ef.mean().item<double>());
-    ctx.log("e_data_std", er.numel() > 1 ? er.std().item<double>() : 0.0);
-    ctx.log("e_sample_std", ef.numel() > 1 ? ef.std().item<double>() : 0.0);
-    ctx.log("p_real", torch::sigmoid(sr.detach()).mean().item<double>());
+    ctx.log("bce_real", bce_r);
+    ctx.log("bce_sample", bce_f);
+    ctx.log("e_data", er.mean());
+    ctx.log("e_sample", ef.mean());
+    ctx.log("e_data_std", er.numel() > 1 ? er.std() : torch::zeros({}, er.options()));
+    ctx.log("e_sample_std", ef.numel() > 1 ? ef.std() : torch::zeros({}, ef.options()));
+    ctx.log("p_real", torch::sigmoid(sr.detach()).mean());
     return bce_r + bce_f;
   }
 
@@ -64,7 +64,7 @@ ebm::Schema schema() {
           p::reference("real_sampler", "sampler",
                        "optional: a sampler moving the real batch first (AT-EBM's in-distribution steps: pgd with "
                        "objective = \"energy_up\", init = \"batch\")"),
-          p::string("stream", "data stream of the real batch").set_default("train"),
+          p::stream("stream", "data stream of the real batch"),
           p::enumeration("score", {"energy", "joint_energy"}, "the BCE logit: -E(x) = logsumexp f(x) (DAT, AT-EBM) or f(x)[y]")
               .set_default("energy")};
 }

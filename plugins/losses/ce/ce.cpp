@@ -18,7 +18,7 @@ class CrossEntropy : public ebm::Loss {
     at::Tensor logits = ctx.logits(b.x);
     auto loss = torch::nn::functional::cross_entropy(
         logits, b.y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(smoothing_));
-    ctx.log("batch_accuracy", logits.detach().argmax(1).eq(b.y).to(torch::kFloat32).mean().item<double>());
+    ctx.log("batch_accuracy", logits.detach().argmax(1).eq(b.y).to(torch::kFloat32).mean());
     return loss;
   }
 
@@ -30,7 +30,7 @@ class CrossEntropy : public ebm::Loss {
 ebm::Schema schema() {
   namespace p = ebm::param;
   return {p::real("label_smoothing", "label smoothing").set_default(0.0).range(0, 1),
-          p::string("stream", "data stream the batch comes from").set_default("train")};
+          p::stream("stream", "data stream the batch comes from")};
 }
 
 }  // namespace

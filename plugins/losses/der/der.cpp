@@ -19,8 +19,8 @@ class Der : public ebm::Loss {
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"delta_e", {}, "mean ΔE(x) = E(x) - E(x*) (signed)"},
             {"delta_e_xy", {}, "mean ΔE(x,y) = E(x,y) - E(x*,y) (signed)"},
-            {"e_data", {}, "mean E(x) on the clean batch"},
-            {"e_adv", {}, "mean E(x*) on the adversarial batch"}};
+            {"e_data", {}, "mean E(x) on the clean batch", ebm::OutputRole::energy},
+            {"e_adv", {}, "mean E(x*) on the adversarial batch", ebm::OutputRole::energy}};
   }
 
   at::Tensor compute(ebm::StepContext& ctx) override {
@@ -33,10 +33,10 @@ class Der : public ebm::Loss {
     at::Tensor ec = ebm::energy(lc), ea = ebm::energy(la);
     at::Tensor d = ec - ea, dxy = ebm::joint_energy(lc, b.y) - ebm::joint_energy(la, b.y);
     auto penalty = [&](const at::Tensor& v) { return power_ == 1 ? v.abs().mean() : v.pow(2).mean(); };
-    ctx.log("delta_e", d.detach().mean().item<double>());
-    ctx.log("delta_e_xy", dxy.detach().mean().item<double>());
-    ctx.log("e_data", ec.detach().mean().item<double>());
-    ctx.log("e_adv", ea.detach().mean().item<double>());
+    ctx.log("delta_e", d.detach().mean());
+    ctx.log("delta_e_xy", dxy.detach().mean());
+    ctx.log("e_data", ec.detach().mean());
+    ctx.log("e_adv", ea.detach().mean());
     return lx_ * penalty(d) + lxy_ * penalty(dxy);
   }
 
@@ -49,7 +49,7 @@ class Der : public ebm::Loss {
 ebm::Schema schema() {
   namespace p = ebm::param;
   return {p::reference("attack", "sampler", "the attack giving x* (share it with at_ce)").require(),
-          p::string("stream", "data stream of the clean batch").set_default("train"),
+          p::stream("stream", "data stream of the clean batch"),
           p::integer("p", "exponent: 1 (absolute) or 2 (squared)").set_default(2).range(1, 2),
           p::real("lambda_x", "weight of the ΔE(x) term").set_default(1.0).at_least(0),
           p::real("lambda_xy", "weight of the ΔE(x,y) term").set_default(1.0).at_least(0)};

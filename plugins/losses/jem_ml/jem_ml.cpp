@@ -15,10 +15,10 @@ class JemMl : public ebm::Loss {
 
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"ml", {}, "mean E(x_data) - mean E(x_sample)"},
-            {"e_data", {}, "mean E(x) on the data batch"},
-            {"e_sample", {}, "mean E(x) on the samples"},
-            {"e_data_std", {}, "spread of E(x) on the data batch"},
-            {"e_sample_std", {}, "spread of E(x) on the samples"}};
+            {"e_data", {}, "mean E(x) on the data batch", ebm::OutputRole::energy},
+            {"e_sample", {}, "mean E(x) on the samples", ebm::OutputRole::energy},
+            {"e_data_std", {}, "spread of E(x) on the data batch", ebm::OutputRole::energy},
+            {"e_sample_std", {}, "spread of E(x) on the samples", ebm::OutputRole::energy}};
   }
 
   at::Tensor compute(ebm::StepContext& ctx) override {
@@ -35,11 +35,11 @@ class JemMl : public ebm::Loss {
       loss = loss + joint_ * (ebm::joint_energy(ld, b.y).mean() - ebm::joint_energy(ls, b.y).mean());
     }
     if (l2_ > 0) loss = loss + l2_ * (ed.pow(2).mean() + es.pow(2).mean());
-    ctx.log("ml", ml.item<double>());
-    ctx.log("e_data", ed.mean().item<double>());
-    ctx.log("e_sample", es.mean().item<double>());
-    ctx.log("e_data_std", ed.numel() > 1 ? ed.std().item<double>() : 0.0);
-    ctx.log("e_sample_std", es.numel() > 1 ? es.std().item<double>() : 0.0);
+    ctx.log("ml", ml);
+    ctx.log("e_data", ed.mean());
+    ctx.log("e_sample", es.mean());
+    ctx.log("e_data_std", ed.numel() > 1 ? ed.std() : torch::zeros({}, ed.options()));
+    ctx.log("e_sample_std", es.numel() > 1 ? es.std() : torch::zeros({}, es.options()));
     return loss;
   }
 
@@ -51,7 +51,7 @@ class JemMl : public ebm::Loss {
 ebm::Schema schema() {
   namespace p = ebm::param;
   return {p::reference("sampler", "sampler", "the sampler giving x_sample (JEM: sgld)").require(),
-          p::string("stream", "data stream of the real batch").set_default("train"),
+          p::stream("stream", "data stream of the real batch"),
           p::real("joint_weight", "weight of the extra E(x,y) term, y from the real batch (JEM: 0)").set_default(0.0).at_least(0),
           p::real("energy_l2", "weight of an L2 penalty on both energies (0 = off)").set_default(0.0).at_least(0)};
 }

@@ -21,7 +21,7 @@ class R1 : public ebm::Loss {
     at::Tensor s = joint_ ? -ebm::joint_energy(logits, b.y) : -ebm::energy(logits);
     at::Tensor g = torch::autograd::grad({s.sum()}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
     at::Tensor sq = g.reshape({g.size(0), -1}).pow(2).sum(1).mean();
-    ctx.log("grad_norm_sq", sq.item<double>());
+    ctx.log("grad_norm_sq", sq);
     return 0.5 * sq;
   }
 
@@ -32,7 +32,7 @@ class R1 : public ebm::Loss {
 
 ebm::Schema schema() {
   namespace p = ebm::param;
-  return {p::string("stream", "data stream of the real batch").set_default("train"),
+  return {p::stream("stream", "data stream of the real batch"),
           p::enumeration("score", {"energy", "joint_energy"}, "penalized score: -E(x) or f(x)[y]").set_default("energy")};
 }
 

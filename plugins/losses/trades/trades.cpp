@@ -23,9 +23,9 @@ class Trades : public ebm::Loss {
     at::Tensor ce = torch::nn::functional::cross_entropy(lc, b.y);
     at::Tensor pc = torch::softmax(lc, 1);
     at::Tensor kl = (pc * (torch::log_softmax(lc, 1) - torch::log_softmax(la, 1))).sum(1).mean();
-    ctx.log("ce", ce.item<double>());
-    ctx.log("kl", kl.item<double>());
-    ctx.log("adv_accuracy", la.detach().argmax(1).eq(b.y).to(torch::kFloat32).mean().item<double>());
+    ctx.log("ce", ce);
+    ctx.log("kl", kl);
+    ctx.log("adv_accuracy", la.detach().argmax(1).eq(b.y).to(torch::kFloat32).mean());
     return ce + beta_ * kl;
   }
 
@@ -37,7 +37,7 @@ class Trades : public ebm::Loss {
 ebm::Schema schema() {
   namespace p = ebm::param;
   return {p::reference("attack", "sampler", "the attack (pgd with objective = \"kl\")").require(),
-          p::string("stream", "data stream of the clean batch").set_default("train"),
+          p::stream("stream", "data stream of the clean batch"),
           p::real("beta", "weight of the KL term (TRADES: 6)").set_default(6.0).at_least(0)};
 }
 

@@ -27,7 +27,7 @@ class LangevinGuided : public ebm::Sampler {
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"stopped_fraction", {}, "fraction of samples stopped early by the energy criterion"},
             {"mean_steps", {}, "mean number of steps a sample took"},
-            {"e_sample", {}, "mean E(x,y) of the returned samples"}};
+            {"e_sample", {}, "mean E(x,y) of the returned samples", ebm::OutputRole::energy}};
   }
 
   at::Tensor sample(ebm::StepContext& ctx) override {
@@ -56,9 +56,9 @@ class LangevinGuided : public ebm::Sampler {
       taken += active.to(torch::kFloat64);
     }
     x = x.detach();
-    ctx.log("stopped_fraction", threshold_ > 0 ? 1.0 - active.to(torch::kFloat64).mean().item<double>() : 0.0);
-    ctx.log("mean_steps", taken.mean().item<double>());
-    ctx.log("e_sample", e.detach().mean().item<double>());
+    ctx.log("stopped_fraction", threshold_ > 0 ? 1.0 - active.to(torch::kFloat64).mean() : torch::zeros({}, torch::kFloat64));
+    ctx.log("mean_steps", taken.mean());
+    ctx.log("e_sample", e.detach().mean());
     return x;
   }
 
@@ -94,7 +94,7 @@ ebm::Schema schema() {
           .set_default(1.0)
           .at_least(0),
       p::integer("stats_images", "training images used for the per-class energy means").set_default(1000).at_least(1),
-      p::string("stream", "data stream giving the labels (and the batch size)").set_default("train"),
+      p::stream("stream", "data stream giving the labels (and the batch size)"),
   };
   ebm::sampling::Initializer::add_params(s, "class_pca");
   return s;

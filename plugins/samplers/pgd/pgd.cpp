@@ -81,7 +81,7 @@ class Pgd : public ebm::Sampler {
     }
     used_ = true;
     ctx.log("steps", static_cast<double>(steps_now_));
-    ctx.log("objective", best_obj.mean().item<double>());
+    ctx.log("objective", best_obj.mean());
     if (curriculum_ == "auc") track_auc(ctx, b, best);
     return best;
   }
@@ -265,7 +265,7 @@ ebm::Schema schema() {
       p::enumeration("model_mode", {"train", "eval"}, "model mode while sampling (DAT: train for AT-CE attacks, eval for contrastive)")
           .set_default("eval"),
       p::boolean("clamp", "clamp to the data range after every step").set_default(true),
-      p::string("stream", "data stream giving the batch (and labels)").set_default("train"),
+      p::stream("stream", "data stream giving the batch (and labels)"),
       p::enumeration("curriculum", {"none", "epochs", "auc"},
                      "step curriculum: T grows from start_steps by step_increment every epochs_per_increment epochs "
                      "(epochs), or also earlier when the running AUC passes auc_threshold (auc) — AT-EBM/DAT")

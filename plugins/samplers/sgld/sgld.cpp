@@ -40,7 +40,7 @@ class Sgld : public ebm::Sampler {
   ebm::ModelMode model_mode() const override { return mode_; }
 
   std::vector<ebm::OutputSpec> outputs() const override {
-    return {{"e_sample", {}, "mean energy of the returned samples (before the last step)"},
+    return {{"e_sample", {}, "mean energy of the returned samples (before the last step)", ebm::OutputRole::energy},
             {"grad_norm", {}, "mean per-sample L2 norm of grad_x E at the last step"},
             {"reinit_fraction", {}, "fraction of this batch's chains restarted from the init distribution"}};
   }
@@ -65,15 +65,16 @@ class Sgld : public ebm::Sampler {
         x.index_copy_(0, fresh, init_.draw(ctx, fresh.numel(), (idx % K).index_select(0, fresh), stream_));
       reinit = static_cast<double>(fresh.numel()) / static_cast<double>(n);
     }
-    double e_last = 0.0, g_last = 0.0;
+    // Logged as tensors, left on the device (no per-step sync); 0 when there are no steps.
+    at::Tensor e_last = torch::zeros({}, torch::kFloat64), g_last = torch::zeros({}, torch::kFloat64);
     for (std::int64_t t = 0; t < steps_; ++t) {
       x = x.detach().requires_grad_(true);
       auto logits = ctx.logits(x);
       at::Tensor e = joint_ ? ebm::joint_energy(logits, b.y) : ebm::energy(logits);
       at::Tensor g = sp::input_grad(e, x);
       if (t + 1 == steps_) {
-        e_last = e.detach().mean().item<double>();
-        g_last = sp::l2_norm(g).mean().item<double>();
+        e_last = e.detach().mean();
+        g_last = sp::l2_norm(g).detach().mean();
       }
       if (grad_clamp_ > 0) g = g.clamp(-grad_clamp_, grad_clamp_);
       at::Tensor next = x.detach() - step_size_ * g;
@@ -145,7 +146,7 @@ ebm::Schema schema() {
                      "descend E(x) (JEM) or E(x,y) with y from the stream's batch (chains of the buffer are per class)")
           .set_default("energy"),
       p::enumeration("model_mode", {"train", "eval"}, "model mode while sampling (JEM: eval)").set_default("eval"),
-      p::string("stream", "data stream giving the batch size (and labels)").set_default("train"),
+      p::stream("stream", "data stream giving the batch size (and labels)"),
   };
   ebm::sampling::Initializer::add_params(s, "uniform");
   return s;
