@@ -1,18 +1,19 @@
-// sample_quality: known answers for FID, KID, the IS analogue, diversity and coverage, a
-// real-data sanity check, and the plugin's collection logic over a stand-in feature net.
-// The statistics live in the plugin's folder; tests/CMakeLists.txt compiles no plugin
-// sources, so the implementation is included here (the plugin .so keeps its copy hidden).
+// The sample_quality plugin's own tests (registered by this folder's CMakeLists.txt; the
+// conformance suites in tests/unit cover the contracts every plugin shares).
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
 
-#include "../../plugins/metrics/sample_quality/stats.cpp"
-#include "context.hpp"
 #include "data/data.hpp"
+#include "stats.hpp"
+
+#include "fixtures.hpp"
 
 using namespace ebm;
+using namespace ebm::test;
+
 namespace q = ebm::quality;
 
 namespace {
@@ -152,8 +153,8 @@ namespace {
 
 /// A context whose feature net is a fixed map: features = pixels, logits = 40 x the first
 /// K pixels (confident predictions), so results can be recomputed from the inputs.
-struct EmbedContext : test::Context {
-  using test::Context::Context;
+struct EmbedContext : Context {
+  using Context::Context;
   std::vector<std::int64_t> embedded;  // rows per embed() call
   std::string checkpoint;
   Embedding embed(const std::string& ckpt, const at::Tensor& x) override {
@@ -171,7 +172,7 @@ Embedding fake_embed(const at::Tensor& x) {
 }
 
 DataInfo small_info() {
-  DataInfo d = test::toy_info(4);
+  DataInfo d = toy_info(4);
   d.shape = {6};
   return d;
 }
@@ -184,7 +185,7 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
   at::Tensor data = torch::rand({100, 6});
 
   SUBCASE("without a sampler: the first max_images images against the next max_images") {
-    auto m = test::make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nmax_images = 30\nkid_subset_size = 20", info);
+    auto m = make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nmax_images = 30\nkid_subset_size = 20", info);
     EmbedContext ctx(nullptr, info);
     m->reset();
     for (int i = 0; i < 5; ++i) {  // batches of 20: 30 + 30 images are used, the last batches none
@@ -207,11 +208,11 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
 
     m->reset();  // a new evaluation starts from empty sets
     m->update(EvalBatch{data.narrow(0, 0, 1), torch::zeros({1}, torch::kInt64), torch::zeros({1, 4})}, ctx);
-    CHECK(test::error_of<RunError>([&] { m->result(); }).find("at least 2 images") != std::string::npos);
+    CHECK(error_of<RunError>([&] { m->result(); }).find("at least 2 images") != std::string::npos);
   }
 
   SUBCASE("with a sampler: real images against the sampler's images of the same batches") {
-    auto m = test::make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nsampler = \"gen\"\nmax_images = 25", info);
+    auto m = make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nsampler = \"gen\"\nmax_images = 25", info);
     EmbedContext ctx(nullptr, info);
     m->reset();
     std::vector<at::Tensor> made;
@@ -237,7 +238,7 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
 
   SUBCASE("parameter errors name the parameter") {
     auto err = [&](const std::string& body) {
-      return test::error_of<ConfigError>([&] { test::make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\n" + body, info); });
+      return error_of<ConfigError>([&] { make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\n" + body, info); });
     };
     CHECK(err("max_images = 10").find("feature_net") != std::string::npos);  // required
     CHECK(err("feature_net = \"\"").find("feature_net") != std::string::npos);

@@ -1,0 +1,22 @@
+// The r1 plugin's own tests (registered by this folder's CMakeLists.txt; the
+// conformance suites in tests/unit cover the contracts every plugin shares).
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "fixtures.hpp"
+
+using namespace ebm;
+using namespace ebm::test;
+
+TEST_CASE("r1 matches half the mean squared input-gradient norm of logsumexp, by hand") {
+  Linear m;
+  auto loss = make_plugin<Loss>(Kind::loss, "plugin = \"r1\"", m.info);
+  double v = loss->compute(*m.ctx).item<double>();
+  // d/dx logsumexp(W (x-0.5)/0.25 + b) = (softmax(l) W) / 0.25
+  auto l = m.logits(m.ctx->batch_.x);
+  auto g = torch::softmax(l, 1).mm(m.W) / 0.25;
+  double expected = 0.5 * g.pow(2).sum(1).mean().item<double>();
+  CHECK(v == doctest::Approx(expected).epsilon(1e-5));
+}
