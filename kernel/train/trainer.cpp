@@ -12,10 +12,11 @@
 #include "data/augment.hpp"
 #include "data/seeds.hpp"
 #include "train/distributed.hpp"
+#include "train/evaluator.hpp"
 #include "train/optimization.hpp"
 #include "train/services.hpp"
 #include "train/step_context.hpp"
-#include "store/png.hpp"
+#include "store/sample_record.hpp"
 #include "ebmlab/mode_guard.hpp"
 
 namespace ebm::kernel {
@@ -260,26 +261,10 @@ double Trainer::step(const Batch& batch) {
 }
 
 void Trainer::keep_samples() {
-  const std::int64_t count = cfg_.log.samples_count;
-  for (auto& [name, x] : ctx_->memo()) {
-    at::Tensor flat = x.detach().to(torch::kFloat32).reshape({x.size(0), -1});
-    at::Tensor kept = torch::full({count, flat.size(1)}, std::numeric_limits<float>::quiet_NaN());
-    const std::int64_t n = std::min(count, flat.size(0));
-    kept.slice(0, 0, n).copy_(flat.slice(0, 0, n));
-    // Labelled with the step that drew them, as that step's curves are.
-    const std::int64_t step = global_step_ - 1;
-    if (log_) {
-      int id = log_->tensor_id("samples/" + name);
-      if (id >= 0) log_->append_tensor(id, step, kept.data_ptr<float>(), static_cast<std::size_t>(kept.numel()));
-    }
-    if (!checkpoint_dir_.empty() && is_image_shape(data_.info.shape)) {
-      std::filesystem::create_directories(checkpoint_dir_);
-      auto file = std::filesystem::path(checkpoint_dir_) / ("samples-" + name + "-" + std::to_string(step) + ".png");
-      write_png_grid(file.string(), x.slice(0, 0, n), data_.info.lo, data_.info.hi, 8);
-    }
-  }
+  // Labelled with the step that drew them, as that step's curves are.
+  for (auto& [name, x] : ctx_->memo())
+    record_samples(log_, checkpoint_dir_, name, x, cfg_.log.samples_count, global_step_ - 1, data_.info);
 }
-
 
 at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch) {
   ctx_->begin(batch, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
@@ -290,27 +275,21 @@ at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch) 
 
 std::map<std::string, double> Trainer::evaluate(const std::string& split, const std::string& weights) {
   if (coll_) {
-    // Rank 0 evaluates the whole split; the others wait for it.
-    struct Wait {
-      Collective* c;
-      bool ok = false;
-      ~Wait() {
-        if (ok) c->barrier();
-      }
-    } wait{coll_};
-    if (coll_->rank() > 0) {
-      wait.ok = true;
-      return {};
-    }
+    // Rank 0 evaluates the whole split (as a single process); the others wait for it. The
+    // barrier is never in a destructor: a rank that died makes it throw, and that must end
+    // this rank with the error, not with std::terminate.
     Collective* c = coll_;
-    coll_ = nullptr;
-    struct Back {
-      Collective*& slot;
-      Collective* c;
-      ~Back() { slot = c; }
-    } back{coll_, c};
-    auto r = evaluate(split, weights);
-    wait.ok = true;
+    std::map<std::string, double> r;
+    if (c->rank() == 0) {
+      coll_ = nullptr;
+      struct Back {
+        Collective*& slot;
+        Collective* c;
+        ~Back() { slot = c; }
+      } back{coll_, c};
+      r = evaluate(split, weights);
+    }
+    c->barrier();
     return r;
   }
   const std::string w = weights.empty() ? cfg_.stages[stage_].eval_weights : weights;
@@ -330,59 +309,14 @@ std::map<std::string, double> Trainer::evaluate(const std::string& split, const 
 
 std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bool ema) {
   const Split& data = split == "test" ? data_.test : data_.val;
-  std::map<std::string, double> out;
   last_tensors_.clear();
   last_used_ema_ = ema;
-  if (comps_.metrics.empty() || data.size() == 0) return out;
-  ModeGuard guard(*comps_.model, ModelMode::eval);
-  for (auto& m : comps_.metrics) m.object->reset();
-  std::int64_t bs = cfg_.data.eval_batch_size;
-  for (std::int64_t i = 0; i < data.size(); i += bs) {
-    Batch b = data.rows(i, i + bs);
-    EvalBatch eb{b.x, b.y, {}};
-    {
-      torch::NoGradGuard no_grad;
-      eb.logits = comps_.model->forward(b.x);
-    }
-    ctx_->begin(b, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
-    for (auto& m : comps_.metrics) {
-      ComponentContext ctx = ctx_->context(m.name);
-      try {
-        m.object->update(eb, ctx);
-        ctx_->flush();
-      } catch (const std::exception& e) {
-        throw RunError("metric '" + m.name + "' (plugin " + m.plugin + ") failed in the " + split + " evaluation at step " +
-                       std::to_string(global_step_) + ": " + e.what());
-      }
-    }
-  }
-  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  if (log_) {
-    const int id = log_->eval_id(split + "/ema_weights");
-    if (id >= 0) log_->append_eval(id, CurveRecord{global_step_, ema ? 1.0 : 0.0, wall});
-  }
-  for (auto& m : comps_.metrics) {
-    for (auto& [term, t] : m.object->tensors()) {
-      last_tensors_[m.name + "/" + term] = t;
-      if (!log_) continue;
-      int id = log_->tensor_id("eval/" + split + "/" + m.name + "/" + term);
-      if (id < 0) throw RunError(m.name + ": returned undeclared tensor '" + term + "'; declare it in outputs() with its shape");
-      at::Tensor c = t.detach().to(torch::kFloat32).contiguous();
-      if (!log_->tensor_shape_is(id, c.sizes().vec()))
-        throw RunError(m.name + ": tensor '" + term + "' has shape " + c10::str(c.sizes()) + ", not the shape declared in outputs()");
-      log_->append_tensor(id, global_step_, c.data_ptr<float>(), static_cast<std::size_t>(c.numel()));
-    }
-    for (auto& [term, value] : m.object->result()) {
-      std::string key = split + "/" + m.name + "/" + term;
-      out[m.name + "/" + term] = value;
-      if (!log_) continue;
-      int id = log_->eval_id(key);
-      if (id < 0) throw RunError(m.name + ": returned undeclared result '" + term + "'; declare it in outputs()");
-      log_->append_eval(id, CurveRecord{global_step_, value, wall});
-    }
-  }
-  if (log_) log_->flush();
-  return out;
+  if (comps_.metrics.empty() || data.size() == 0) return {};
+  const EvalSetting when{split, cfg_.data.eval_batch_size, global_step_,
+                       std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, ema, start_};
+  EvalResults r = evaluate_metrics(comps_, *ctx_, data, when, log_);
+  last_tensors_ = std::move(r.tensors);
+  return r.values;
 }
 
 namespace {
