@@ -81,13 +81,14 @@ int run_main(int argc, char** argv) {
                  "counterfactual, report, export, watch (see ebmlab --help)\n";
     return 2;
   } catch (const ebm::Error& e) {
-    std::cerr << "ebmlab " << cmd << ": error: " << e.what() << "\n";
+    // Whole lines in one write each: --jobs workers share stderr.
+    std::cerr << ("ebmlab " + cmd + ": error: " + e.what() + "\n");
     return e.exit_code();
   } catch (const boost::program_options::error& e) {
-    std::cerr << "ebmlab " << cmd << ": " << e.what() << " (see ebmlab " << cmd << " --help)\n";
+    std::cerr << ("ebmlab " + cmd + ": " + e.what() + " (see ebmlab " + cmd + " --help)\n");
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "ebmlab " << cmd << ": unexpected error: " << e.what() << "\n";
+    std::cerr << ("ebmlab " + cmd + ": unexpected error: " + e.what() + "\n");
     return 1;
   }
 }

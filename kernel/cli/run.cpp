@@ -61,7 +61,7 @@ int run_in_workers(const std::vector<Plan>& plans, const std::vector<std::string
         progress.message(p.cfg->name + ": started");
       } catch (const std::exception& e) {
         // Never return with workers still running: record it and keep waiting for them.
-        std::cerr << "ebmlab run: variant '" << p.cfg->name << "' failed: " << e.what() << "\n";
+        std::cerr << ("ebmlab run: variant '" + p.cfg->name + "' failed: " + e.what() + "\n");
         exit_code = 1;
       }
     }
@@ -79,9 +79,10 @@ int run_in_workers(const std::vector<Plan>& plans, const std::vector<std::string
     } else if (c == 130 || c == 143) {
       if (exit_code == 0 || exit_code == 1) exit_code = c;
     } else {
-      std::cerr << "ebmlab run: variant '" << it->second << "' failed (worker exit " << c
-                << (WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status)) : std::string()) << "); see "
-                << log_path << "\n";
+      // One write: the workers share stderr.
+      std::cerr << ("ebmlab run: variant '" + it->second + "' failed (worker exit " + std::to_string(c) +
+                    (WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status)) : std::string()) +
+                    "); see " + log_path + "\n");
       if (exit_code == 0) exit_code = 1;
     }
     running.erase(it);

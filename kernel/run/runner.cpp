@@ -11,10 +11,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <torch/torch.h>
 
 #include "config/json.hpp"
 #include "loader/registry.hpp"
+#include "loader/runtime_libraries.hpp"
 #include "run/eval_services.hpp"
 #include "store/checkpoint.hpp"
 #include "store/h5log.hpp"
@@ -47,11 +49,33 @@ std::pair<std::int64_t, std::string> latest_checkpoint(const fs::path& dir) {
       read_checkpoint(path);
       return {step, path};
     } catch (const Error& e) {
-      std::cerr << "ebmlab run: warning: skipping unreadable checkpoint " << path << ": " << e.what() << "\n";
+      // One write per message: --jobs workers share the terminal.
+      std::cerr << ("ebmlab run: warning: skipping unreadable checkpoint " + path + ": " + e.what() + "\n");
     }
   }
   return {-1, ""};
 }
+
+/// One writer per variant: an exclusive lock on the variant's checkpoint folder (so no
+/// extra file is left behind), held while this object lives.
+class VariantLock {
+ public:
+  explicit VariantLock(const std::string& dir) {
+    fs::create_directories(dir);
+    fd_ = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    held_ = fd_ >= 0 && flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  }
+  ~VariantLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  VariantLock(const VariantLock&) = delete;
+  VariantLock& operator=(const VariantLock&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  int fd_ = -1;
+  bool held_ = false;
+};
 
 }  // namespace
 
@@ -106,6 +130,7 @@ void write_run_index(const std::string& index, const fs::path& log_dir, const Ru
   info.threads = rec.threads;
   info.world_size = rec.world_size;
   info.overrides = rec.overrides;
+  info.numeric_libraries_json = numeric_libraries_json();
   json::object resolved;
   if (resume && fs::exists(index)) {
     // The index keeps every variant the run has had, and each command that ran it.
@@ -147,19 +172,12 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
   std::unique_ptr<VariantLog> log;
   const std::string old_log = plan.log_path + ".resume-old";
   // One writer per variant: a second process (a stray worker, a second --resume) is refused.
-  struct Lock {
-    int fd = -1;
-    ~Lock() {
-      if (fd >= 0) close(fd);
-    }
-  } lock;
+  std::optional<VariantLock> lock;
   if (writer) {
-    // The lock is on the variant's checkpoint folder: no extra file is left behind.
-    fs::create_directories(plan.ckpt_dir);
-    lock.fd = open(plan.ckpt_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (lock.fd < 0 || flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
-      std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << plan.log_path
-                << " is being written by another ebmlab process; wait for it or stop it, then --resume\n";
+    lock.emplace(plan.ckpt_dir);
+    if (!lock->held()) {
+      std::cerr << ("ebmlab run: variant '" + cfg.name + "' failed: " + plan.log_path +
+                    " is being written by another ebmlab process; wait for it or stop it, then --resume\n");
       return 1;
     }
   }
@@ -217,7 +235,8 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
         log->close();
       } catch (...) {}
     }
-    std::cerr << "ebmlab run: variant '" << cfg.name << "' failed: " << e.what() << "\n";
+    // One write per message: --jobs workers share stderr, and pieces written separately interleave.
+    std::cerr << ("ebmlab run: variant '" + cfg.name + "' failed: " + e.what() + "\n");
     return 1;
   }
 }

@@ -330,6 +330,7 @@ void write_index(const std::string& path, const IndexInfo& info) {
   write_string_attr(f, "command_line", info.command_line);
   write_string_attr(f, "descriptor_path", info.descriptor_path);
   write_int_attr(f, "world_size", info.world_size);
+  write_string_attr(f, "numeric_libraries", info.numeric_libraries_json);
   {
     std::string o = "[";
     for (auto& x : info.overrides) {

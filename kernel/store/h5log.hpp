@@ -105,6 +105,7 @@ struct IndexInfo {
   std::vector<std::pair<std::string, std::string>> includes;  ///< included files: path, text
   std::vector<PluginRecord> plugins;
   std::map<std::string, std::string> variants;  ///< name -> log path relative to the index's folder
+  std::string numeric_libraries_json = "[]";     ///< BLAS and OpenMP libraries loaded (loader/runtime_libraries.hpp)
 };
 
 /// Writes the index file atomically (temporary file, then rename).

@@ -8,6 +8,7 @@ import tempfile
 import traceback
 
 _results = []
+_skipped = []
 
 
 def args():
@@ -29,6 +30,10 @@ def workdir():
     return tempfile.mkdtemp(prefix="ebmlab_e2e_")
 
 
+class Skip(Exception):
+    """Raised by a case that cannot run on this machine; the reason is printed and counted."""
+
+
 def case(fn):
     """Registers and runs a test function; failures are collected, not fatal."""
     d = workdir()
@@ -36,6 +41,9 @@ def case(fn):
         fn(d)
         _results.append((fn.__name__, None))
         print(f"ok     {fn.__name__}")
+    except Skip as why:
+        _skipped.append(fn.__name__)
+        print(f"SKIP   {fn.__name__}: {why}")
     except Exception:  # noqa: BLE001 - report every failure
         _results.append((fn.__name__, traceback.format_exc()))
         print(f"FAILED {fn.__name__}\n{traceback.format_exc()}")
@@ -51,7 +59,7 @@ def expect(cond, what):
 
 def finish():
     failed = sum(1 for _, e in _results if e)
-    print(f"{len(_results) - failed} passed, {failed} failed")
+    print(f"{len(_results) - failed} passed, {failed} failed" + (f", {len(_skipped)} skipped" if _skipped else ""))
     sys.exit(1 if failed or not _results else 0)
 
 

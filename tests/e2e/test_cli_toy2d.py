@@ -26,6 +26,18 @@ def run_writes_complete_files(d):
         expect(f.attrs["threads"] == 1, dict(f.attrs))
         expect(b"--threads 1" in f.attrs["command_line"] or "--threads 1" in str(f.attrs["command_line"]), f.attrs["command_line"])
         expect(f["descriptor"][()].decode() == TOY, "descriptor text differs")
+        # The numeric libraries the process loaded: what ldd resolves for the binary, with owners.
+        libs = json.loads(f.attrs["numeric_libraries"])
+        kinds = {lib["kind"] for lib in libs}
+        expect({"blas", "openmp"} <= kinds, libs)
+        for lib in libs:
+            expect(os.path.exists(lib["path"]), lib)
+            expect(lib["package"] and lib["version"], f"no Debian package recorded for {lib}")
+        ldd = subprocess.run(["ldd", A.ebmlab], capture_output=True, text=True).stdout
+        resolved_blas = {os.path.realpath(line.split("=>")[1].split("(")[0].strip())
+                         for line in ldd.splitlines() if "=>" in line and "blas" in line.split("=>")[0]}
+        recorded = {os.path.realpath(lib["path"]) for lib in libs}
+        expect(resolved_blas and resolved_blas <= recorded, f"ldd resolves {resolved_blas}, recorded {recorded}")
         resolved = json.loads(f["resolved"][()].decode())
         expect(resolved["main"]["data"]["eval_batch_size"] == 1000, "defaults missing from resolved config")
         expect(resolved["main"]["stage"][0]["optimizer"]["name"] == "adam", resolved["main"]["stage"])

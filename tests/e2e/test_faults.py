@@ -10,10 +10,11 @@ import resource
 import shutil
 import signal
 import stat
+import subprocess
 
 import h5py
 
-from common import TOY, args, case, expect, finish, run, write
+from common import TOY, Skip, args, case, expect, finish, run, write
 
 A = args()
 FAULTY = os.path.join(A.fixtures, "faulty")
@@ -103,10 +104,10 @@ def faulty_plugins_in_worker_processes(d):
     check_fault_outcomes(d, faulty_run(d, "--jobs", "2"))
 
 
-def completed_run(d):
+def completed_run(d, ebmlab=None):
     """A finished run that later faults must not touch."""
     desc = write(os.path.join(d, "toy.toml"), TOY)
-    r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", cwd=d)
+    r = run(ebmlab or A.ebmlab, "run", desc, "--threads", "1", "--quiet", cwd=d)
     expect(r.returncode == 0, r.stderr)
     return tree_hashes(os.path.join(d, "runs"))
 
@@ -161,13 +162,17 @@ def as_other_user(cmd):
     apply to it as to their owner. (Running as nobody failed when the clone was under /root:
     nobody cannot reach the binary there.)"""
     if os.geteuid() == 0:
-        return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        probe = subprocess.run([*drop, "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            raise Skip("root cannot drop CAP_DAC_OVERRIDE here, so folder permissions cannot be tested: "
+                       + (probe.stderr.strip() or f"setpriv exit {probe.returncode}"))
+        return [*drop, *cmd]
     return cmd
 
 
-@case
-def unwritable_output_folder_is_a_clear_error(d):
-    before = completed_run(d)
+def unwritable_output_folder(d, ebmlab):
+    before = completed_run(d, ebmlab)
     os.chmod(d, 0o755)
     ro = os.path.join(d, "runs")
     for base, dirs, files in os.walk(ro):
@@ -176,13 +181,12 @@ def unwritable_output_folder_is_a_clear_error(d):
             os.chmod(os.path.join(base, f), 0o444)
     desc = write(os.path.join(d, "toy.toml"), TOY)
     os.chmod(desc, 0o644)
-    import subprocess
     env = dict(os.environ)
     env.pop("EBMLAB_PLUGIN_PATH", None)
     try:
         for extra, want in (([], "output exists"), (["--overwrite"], "Permission denied"),
                             (["experiment.output=runs/other.h5"], "Permission denied")):
-            p = subprocess.run(as_other_user([A.ebmlab, "run", desc, "--threads", "1", "--quiet", *extra]), cwd=d, env=env,
+            p = subprocess.run(as_other_user([ebmlab, "run", desc, "--threads", "1", "--quiet", *extra]), cwd=d, env=env,
                                capture_output=True, text=True, timeout=120)
             expect(p.returncode != 0, f"{extra}: exit 0")
             expect(want in p.stderr and "runs" in p.stderr, f"{extra}: {p.stderr}")
@@ -190,6 +194,27 @@ def unwritable_output_folder_is_a_clear_error(d):
     finally:
         for base, dirs, files in os.walk(ro):
             os.chmod(base, 0o755)
+
+
+@case
+def unwritable_output_folder_is_a_clear_error(d):
+    unwritable_output_folder(d, A.ebmlab)
+
+
+@case
+def permission_case_runs_from_a_private_folder(d):
+    """The same case with ebmlab installed under a 0700 folder, as a clone in /root is
+    (issue 20): nothing may depend on other users reaching the build tree."""
+    private = os.path.join(d, "home")
+    os.makedirs(private, mode=0o700)
+    os.chmod(private, 0o700)
+    prefix = os.path.join(private, "ebmlab")
+    build = os.path.dirname(os.path.abspath(A.ebmlab))
+    r = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True, text=True)
+    expect(r.returncode == 0, r.stdout + r.stderr)
+    work = os.path.join(d, "work")
+    os.makedirs(work)
+    unwritable_output_folder(work, os.path.join(prefix, "bin", "ebmlab"))
 
 
 finish()
