@@ -53,7 +53,10 @@ inline std::vector<Setting> conformance_settings(Kind kind) {
   for (auto& name : registry().names(kind)) {
     if (name.rfind("fixture", 0) == 0) continue;
     bool covered = false;
-    for (auto& [file, root] : conformance_files()) {
+    for (auto& entry : conformance_files()) {
+      // Named copies, not structured bindings: clang 14 cannot capture those in doctest's macros.
+      const std::string& file = entry.first;
+      const Value& root = entry.second;
       if (const Value* own = root.find("own_tests"); own && own->find(name)) covered = true;
       const Value* list = root.find(name);
       if (!list) continue;
