@@ -27,6 +27,7 @@
 #include "loader/registry.hpp"
 #include "run/runner.hpp"
 #include "train/trainer.hpp"
+#include "store/run_files.hpp"
 
 
 namespace po = boost::program_options;

@@ -20,6 +20,8 @@
 #include "run/eval_services.hpp"
 #include "store/checkpoint.hpp"
 #include "store/h5log.hpp"
+#include "store/run_files.hpp"
+#include "store/run_index.hpp"
 #include "train/components.hpp"
 #include "train/distributed.hpp"
 #include "train/progress.hpp"

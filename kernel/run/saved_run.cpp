@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "store/h5log.hpp"
+#include "store/run_files.hpp"
 #include "store/h5util.hpp"
 #include "config/json.hpp"
 #include "loader/registry.hpp"
@@ -16,30 +17,6 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 
 namespace {
-
-json::value parse_json(const std::string& text, const std::string& file, const std::string& what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) throw ConfigError(file + ": " + what + " is not valid JSON (" + ec.message() + "); is this an ebmlab file?");
-  return v;
-}
-
-void check_format(const std::string& file) {
-  hid_t f = h5::open_for_read(file);
-  hid_t a;
-  H5E_BEGIN_TRY { a = H5Aopen(f, "format_version", H5P_DEFAULT); } H5E_END_TRY;
-  if (a < 0) {
-    H5Fclose(f);
-    throw ConfigError(file + ": not an ebmlab file (no format_version attribute)");
-  }
-  std::int64_t version = 0;
-  H5Aread(a, H5T_NATIVE_INT64, &version);
-  H5Aclose(a);
-  H5Fclose(f);
-  if (version < 2 || version > kFormatVersion)
-    throw ConfigError(file + ": format_version " + std::to_string(version) + " is not readable by this ebmlab (reads 2 to " +
-                      std::to_string(kFormatVersion) + ")");
-}
 
 VariantConfig config_from_json(const json::value& resolved, const std::string& variant, const std::string& file,
                                const Registry& registry) {
@@ -56,7 +33,7 @@ VariantConfig config_from_json(const json::value& resolved, const std::string& v
 
 SavedRun open_saved_run(const std::string& index, const std::string& variant, const Registry& registry) {
   if (!fs::exists(index)) throw ConfigError(index + ": no such file (give the run's index file, e.g. runs/<name>.h5)");
-  check_format(index);
+  check_format(open_file(index), index);
   json::value all = parse_json(read_string(index, "resolved"), index, "the 'resolved' dataset");
   if (!all.is_object()) throw ConfigError(index + ": 'resolved' is not a table of variants");
   const json::object& variants = all.get_object();
@@ -90,7 +67,7 @@ SavedRun saved_run_of_checkpoint(const std::string& checkpoint, const Registry& 
   if (!fs::exists(run.log))
     throw ConfigError(checkpoint + ": cannot tell which model wrote it: expected its variant log " + run.log +
                       " (checkpoints live in <run>/<variant>/ beside <run>/<variant>.h5)");
-  check_format(run.log);
+  check_format(open_file(run.log), run.log);
   run.cfg = config_from_json(parse_json(read_string(run.log, "config"), run.log, "the 'config' dataset"), run.variant,
                              run.log, registry);
   return run;

@@ -31,20 +31,6 @@ hid_t record_type() {
   return t;
 }
 
-void write_string_dataset(hid_t loc, const std::string& name, const std::string& value, const std::string& file) {
-  hid_t type = string_type(value.size());
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t ds = check(H5Dcreate2(loc, name.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), file, "creating " + name);
-  std::string padded = value.empty() ? std::string(1, '\0') : value;
-  H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data());
-  H5Dclose(ds);
-  H5Pclose(lcpl);
-  H5Sclose(space);
-  H5Tclose(type);
-}
-
 struct CheckpointRow {
   std::int64_t step;
   char file[64];
@@ -96,20 +82,6 @@ hid_t create_tensor_series(hid_t file, const VariantLog::TensorSpec& t, const st
   H5Pclose(dcpl);
   H5Sclose(space);
   return ds;
-}
-
-std::string hostname() {
-  char buf[256] = {0};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
 }
 
 }  // namespace
@@ -315,89 +287,6 @@ void VariantLog::close() {
   file_ = -1;
 }
 
-void write_index(const std::string& path, const IndexInfo& info) {
-  namespace fs = std::filesystem;
-  fs::create_directories(fs::absolute(path).parent_path());
-  std::string tmp = path + ".tmp" + std::to_string(getpid());
-  hid_t f = check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path, "creating the index file");
-  write_int_attr(f, "format_version", kFormatVersion);
-  write_string_attr(f, "ebmlab_version", kVersion);
-  write_string_attr(f, "created", now_iso());
-  write_string_attr(f, "host", hostname());
-  write_string_attr(f, "cpu", cpu_model());
-  write_int_attr(f, "threads", info.threads);
-  write_string_attr(f, "git_commit", kGitCommit);
-  write_string_attr(f, "command_line", info.command_line);
-  write_string_attr(f, "descriptor_path", info.descriptor_path);
-  write_int_attr(f, "world_size", info.world_size);
-  write_string_attr(f, "numeric_libraries", info.numeric_libraries_json);
-  {
-    std::string o = "[";
-    for (auto& x : info.overrides) {
-      o += (o.size() > 1 ? ", " : "") + std::string("\"");
-      for (char c : x) o += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
-      o += "\"";
-    }
-    write_string_attr(f, "overrides", o + "]");
-  }
-  write_string_dataset(f, "descriptor", info.descriptor_text, path);
-  for (std::size_t i = 0; i < info.includes.size(); ++i) {
-    const std::string name = "includes/" + std::to_string(i);
-    write_string_dataset(f, name, info.includes[i].second, path);
-    hid_t ds = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
-    write_string_attr(ds, "path", info.includes[i].first);
-    H5Dclose(ds);
-  }
-  write_string_dataset(f, "resolved", info.resolved_json, path);
-  hid_t plugins = H5Gcreate2(f, "plugins", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  for (auto& p : info.plugins) {
-    std::string name = fs::path(p.path).filename().string();
-    hid_t g = H5Gcreate2(plugins, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    write_string_attr(g, "path", p.path);
-    write_string_attr(g, "sha256", p.sha256);
-    write_string_attr(g, "fingerprint", p.fingerprint);
-    write_string_attr(g, "compiler", p.compiler);
-    H5Gclose(g);
-  }
-  H5Gclose(plugins);
-  hid_t variants = H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  for (auto& [name, rel] : info.variants)
-    check(H5Lcreate_external(rel.c_str(), "/", variants, name.c_str(), H5P_DEFAULT, H5P_DEFAULT), path, "linking variant " + name);
-  H5Gclose(variants);
-  H5Fclose(f);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) h5_fail(path, "renaming the temporary index file into place");
-}
-
-std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset) {
-  hid_t f = open_for_read(file);
-  hid_t ds;
-  H5E_BEGIN_TRY { ds = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT); } H5E_END_TRY;
-  if (ds < 0) {
-    H5Fclose(f);
-    throw ConfigError(file + ": no dataset '" + dataset + "'");
-  }
-  hid_t space = H5Dget_space(ds);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  std::vector<CurveRecord> out(static_cast<size_t>(n));
-  hid_t type = record_type();
-  if (n > 0) H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
-  H5Tclose(type);
-  H5Sclose(space);
-  H5Dclose(ds);
-  H5Fclose(f);
-  return out;
-}
-
-std::string read_status(const std::string& file) {
-  if (!std::filesystem::exists(file)) return "";
-  try {
-    std::string s = read_string(file, "status");
-    return s.substr(0, s.find('\0'));
-  } catch (const Error&) {
-    return "";
-  }
-}
-
 namespace {
 /// Rows of a 1-d dataset, read whole (nothing when it is absent).
 template <class T>
@@ -475,34 +364,6 @@ double VariantLog::carry_over(const std::string& old_log, std::int64_t upto_step
   H5Fclose(f);
   flush();
   return wall;
-}
-
-std::string read_string(const std::string& file, const std::string& dataset) {
-  hid_t f = open_for_read(file);
-  hid_t ds;
-  H5E_BEGIN_TRY { ds = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT); } H5E_END_TRY;
-  if (ds < 0) {
-    H5Fclose(f);
-    throw ConfigError(file + ": no dataset '" + dataset + "'");
-  }
-  std::string s = read_fixed_string(ds, false);
-  H5Dclose(ds);
-  H5Fclose(f);
-  return s;
-}
-
-std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr) {
-  hid_t f = open_for_read(file);
-  hid_t a;
-  H5E_BEGIN_TRY { a = H5Aopen_by_name(f, object.c_str(), attr.c_str(), H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
-  if (a < 0) {
-    H5Fclose(f);
-    throw ConfigError(file + ": no attribute '" + attr + "' on '" + object + "'");
-  }
-  std::string s = read_fixed_string(a, true);
-  H5Aclose(a);
-  H5Fclose(f);
-  return s;
 }
 
 }  // namespace ebm::kernel

@@ -92,30 +92,4 @@ class VariantLog {
   std::map<std::string, int> curve_index_, eval_index_, tensor_index_;
 };
 
-struct PluginRecord {
-  std::string path, sha256, fingerprint, compiler;
-};
-
-/// Provenance and contents of a run's index file.
-struct IndexInfo {
-  std::string descriptor_text, descriptor_path, resolved_json, command_line;
-  int threads = 1;
-  int world_size = 1;  ///< data-parallel processes per variant
-  std::vector<std::string> overrides;  ///< key.path=value, as given
-  std::vector<std::pair<std::string, std::string>> includes;  ///< included files: path, text
-  std::vector<PluginRecord> plugins;
-  std::map<std::string, std::string> variants;  ///< name -> log path relative to the index's folder
-  std::string numeric_libraries_json = "[]";     ///< BLAS and OpenMP libraries loaded (loader/runtime_libraries.hpp)
-};
-
-/// Writes the index file atomically (temporary file, then rename).
-void write_index(const std::string& path, const IndexInfo& info);
-
-/// Readers, for tests and later commands. Throw ConfigError naming the file on problems.
-std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset);
-std::string read_string(const std::string& file, const std::string& dataset);
-std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr);
-/// A variant log's status ("" when the file is missing or unreadable).
-std::string read_status(const std::string& file);
-
 }  // namespace ebm::kernel

@@ -97,4 +97,28 @@ std::string read_fixed_string(hid_t obj, bool attribute) {
   return buf.substr(0, buf.find('\0'));
 }
 
+Handle::~Handle() {
+  if (id >= 0) H5E_BEGIN_TRY { H5Idec_ref(id); } H5E_END_TRY;
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+void write_string_dataset(hid_t loc, const std::string& name, const std::string& value, const std::string& file) {
+  hid_t type = string_type(value.size());
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t ds = check(H5Dcreate2(loc, name.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), file, "creating " + name);
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data());
+  H5Dclose(ds);
+  H5Pclose(lcpl);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
 }  // namespace ebm::kernel::h5

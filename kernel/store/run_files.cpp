@@ -15,9 +15,7 @@
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-namespace ebm::cli {
-
-using namespace ebm::kernel;
+namespace ebm::kernel {
 
 namespace {
 
@@ -34,12 +32,6 @@ std::string string_dataset(hid_t f, const std::string& path, const std::string& 
   return h5::read_fixed_string(d, false);
 }
 
-std::string this_host() {
-  char buf[256] = {0};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
 /// The in-memory layout of CurveRecord as an HDF5 compound type.
 Handle record_type() {
   Handle type(H5Tcreate(H5T_COMPOUND, sizeof(CurveRecord)));
@@ -50,10 +42,6 @@ Handle record_type() {
 }
 
 }  // namespace
-
-Handle::~Handle() {
-  if (id >= 0) H5E_BEGIN_TRY { H5Idec_ref(id); } H5E_END_TRY;
-}
 
 Handle open_file(const std::string& file) {
   if (!fs::exists(file)) throw ConfigError(file + ": no such file");
@@ -115,6 +103,39 @@ std::vector<CurveRecord> read_records(hid_t ds, const std::string& file, const s
   return out;
 }
 
+std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset) {
+  Handle f(h5::open_for_read(file));
+  Handle ds = open_dataset(f, dataset);
+  if (!ds.ok()) throw ConfigError(file + ": no dataset '" + dataset + "'");
+  return read_records(ds, file, dataset);
+}
+
+std::string read_string(const std::string& file, const std::string& dataset) {
+  Handle f(h5::open_for_read(file));
+  Handle ds = open_dataset(f, dataset);
+  if (!ds.ok()) throw ConfigError(file + ": no dataset '" + dataset + "'");
+  return h5::read_fixed_string(ds, false);
+}
+
+std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr) {
+  Handle f(h5::open_for_read(file));
+  hid_t a;
+  H5E_BEGIN_TRY { a = H5Aopen_by_name(f, object.c_str(), attr.c_str(), H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+  Handle attribute(a);
+  if (!attribute.ok()) throw ConfigError(file + ": no attribute '" + attr + "' on '" + object + "'");
+  return h5::read_fixed_string(attribute, true);
+}
+
+std::string read_status(const std::string& file) {
+  if (!fs::exists(file)) return "";
+  try {
+    std::string s = read_string(file, "status");
+    return s.substr(0, s.find('\0'));
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
 
 json::value parse_json(const std::string& text, const std::string& file, const std::string& what) {
@@ -131,7 +152,7 @@ std::string log_status(hid_t log, const std::string& file) {
   std::int64_t pid = 0;
   H5Aread(a, H5T_NATIVE_INT64, &pid);
   Handle h(H5Aopen(log, "writer_host", H5P_DEFAULT));
-  if (h5::read_fixed_string(h, true) == this_host() && !fs::exists("/proc/" + std::to_string(pid))) return "crashed";
+  if (h5::read_fixed_string(h, true) == h5::hostname() && !fs::exists("/proc/" + std::to_string(pid))) return "crashed";
   return status;
 }
 
@@ -234,4 +255,4 @@ std::string csv_field(const std::string& s) {
   return q + "\"";
 }
 
-}  // namespace ebm::cli
+}  // namespace ebm::kernel

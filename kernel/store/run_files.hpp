@@ -1,5 +1,6 @@
-// Reading ebmlab's HDF5 files for the read-only commands (report, export, watch): the run
-// index or a single variant log, each variant's status and its record series. Only what
+// Reading ebmlab's HDF5 files back: for the read-only commands (report, export, watch) the
+// run index or a single variant log, each variant's status and its record series; for the
+// runner and the tests, single datasets and attributes by path. Only what
 // docs/hdf5-layout.md describes is read; a file that is not one of ours is a ConfigError.
 #pragma once
 
@@ -11,26 +12,18 @@
 #include <vector>
 
 #include "store/h5log.hpp"
+#include "store/h5util.hpp"
 
-namespace ebm::cli {
+namespace ebm::kernel {
 
-using kernel::CurveRecord;
+using h5::Handle;
 
-/// Closes an HDF5 handle of any kind when it goes out of scope.
-struct Handle {
-  hid_t id = -1;
-  explicit Handle(hid_t i = -1) : id(i) {}
-  Handle(Handle&& o) noexcept : id(o.id) { o.id = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    std::swap(id, o.id);
-    return *this;
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  ~Handle();
-  operator hid_t() const { return id; }
-  bool ok() const { return id >= 0; }
-};
+/// Readers, for tests and later commands. Throw ConfigError naming the file on problems.
+std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset);
+std::string read_string(const std::string& file, const std::string& dataset);
+std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr);
+/// A variant log's status ("" when the file is missing or unreadable).
+std::string read_status(const std::string& file);
 
 /// Like h5::open_for_read (SWMR when the writer allows it), but a file HDF5 cannot open is
 /// reported with HDF5's own words (a truncated file says so: "truncated file: eof = ...").
@@ -79,4 +72,4 @@ std::string exact(double v, bool for_json);
 /// A CSV field, quoted when it holds a comma, quote or newline.
 std::string csv_field(const std::string& s);
 
-}  // namespace ebm::cli
+}  // namespace ebm::kernel

@@ -132,15 +132,8 @@ void StepState::record(const std::string& key, double value) {
     return;
   }
   if (!log_) return;
-  auto it = ids_.find(key);
-  if (it == ids_.end()) {
-    int id = log_->curve_id(key);
-    if (id < 0) throw RunError(key.substr(0, key.find('/')) + ": logged undeclared term '" + key.substr(key.find('/') + 1) +
-                               "'; declare it in outputs()");
-    it = ids_.emplace(key, id).first;
-  }
   double wall = std::chrono::duration<double>(Clock::now() - start_).count();
-  log_->append_curve(it->second, CurveRecord{step_, value, wall});
+  log_->append_curve(ids_.at(key), CurveRecord{step_, value, wall});  // log() checked the term and found its id
 }
 
 void StepState::commit(const std::vector<double>& values) {

@@ -7,7 +7,6 @@
 #include <sstream>
 #include <torch/torch.h>
 
-#include <filesystem>
 
 #include "data/augment.hpp"
 #include "data/seeds.hpp"
@@ -67,8 +66,7 @@ void Trainer::join(Collective* c) {
       throw ConfigError("[data.streams." + st.spec.name + "] batch_size = " + std::to_string(st.spec.batch_size) +
                         " cannot be split over " + std::to_string(coll_->world()) + " ranks");
   const auto seed = static_cast<std::uint64_t>(cfg_.experiment.seed);
-  const auto rank = static_cast<std::uint64_t>(coll_->rank());
-  if (rank > 0) {
+  if (coll_->rank() > 0) {
     // Own random streams per rank: augmentation, noise, samplers, replay buffers.
     for (auto& st : streams_)
       st.gen = at::make_generator<at::CPUGeneratorImpl>(seeds::stream(seed, st.index, coll_->rank()));

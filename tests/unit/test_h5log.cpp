@@ -5,6 +5,8 @@
 #include <hdf5.h>
 
 #include "store/h5log.hpp"
+#include "store/run_files.hpp"
+#include "store/run_index.hpp"
 #include "helpers.hpp"
 
 using namespace ebm;

@@ -5,6 +5,7 @@
 
 #include "train/components.hpp"
 #include "helpers.hpp"
+#include "store/run_files.hpp"
 #include "run.hpp"
 #include "train/trainer.hpp"
 
