@@ -24,6 +24,66 @@ namespace ebm::cli {
 
 using namespace ebm::kernel;
 
+namespace {
+
+/// --metrics-file FILE: its [[metric]] tables replace the run's; its [samplers.NAME] tables
+/// are added to the run's (replacing one of the same name whole).
+TreeEdit metrics_file_edit(const std::string& file) {
+  Descriptor extra = load_descriptor(file);
+  const Value* list = extra.root.find("metric");
+  if (!list || list->type() != Value::Type::list)
+    throw ConfigError(file + ": expected [[metric]] tables (a `metric` array), found none");
+  const Value* samplers = extra.root.find("samplers");
+  for (auto& [key, v] : extra.root.as_table())
+    if (key != "metric" && key != "samplers")
+      throw ConfigError(v.loc().str() + ": unexpected [" + key + "] in a metrics file; it may hold [[metric]] tables and "
+                        "[samplers.NAME] tables (samplers the metrics draw from, added to the run's)");
+  return [list = *list, samplers = samplers ? *samplers : Value()](Table& root, const Registry&) {
+    root["metric"] = list;
+    if (!samplers.is_null()) {
+      if (root["samplers"].type() != Value::Type::table) root["samplers"] = Value(Table{});
+      for (auto& [name, table] : samplers.as_table()) root["samplers"].as_table()[name] = table;
+    }
+  };
+}
+
+/// --metrics a,b: instance names of the run's [[metric]] entries, or plugin names with
+/// their default parameters.
+TreeEdit metrics_list_edit(const std::vector<std::string>& names) {
+  return [names](Table& root, const Registry& registry) {
+    List have = root.count("metric") ? root["metric"].as_list() : List{};
+    List chosen;
+    std::vector<std::string> available;
+    for (auto& m : have) {
+      const Value* n = m.find("name");
+      available.push_back(n ? n->as_string() : m.find("plugin")->as_string());
+    }
+    for (auto& want : names) {
+      auto it = std::find(available.begin(), available.end(), want);
+      if (it != available.end()) chosen.push_back(have[static_cast<std::size_t>(it - available.begin())]);
+      else if (registry.find(Kind::metric, want)) chosen.push_back(Value(Table{{"plugin", Value(want)}}));
+      else
+        throw ConfigError("--metrics " + want + ": neither a metric of this run (" + join(available) +
+                          ") nor a metric plugin (" + join(registry.names(Kind::metric)) + ")");
+    }
+    root["metric"] = Value(chosen);
+  };
+}
+
+/// metric/term -> value, as {metric: {term: value}} (non-finite values as null).
+json::object metrics_json(const std::map<std::string, double>& results) {
+  json::object metrics;
+  for (auto& [key, value] : results) {
+    auto slash = key.find('/');
+    std::string metric = key.substr(0, slash), term = key.substr(slash + 1);
+    if (!metrics.contains(metric)) metrics[metric] = json::object();
+    metrics[metric].as_object()[term] = std::isfinite(value) ? json::value(value) : json::value(nullptr);
+  }
+  return metrics;
+}
+
+}  // namespace
+
 int eval_command(const std::vector<std::string>& args, const std::string& command_line) {
   po::options_description opts(
       "ebmlab eval RUN.h5 [options]\n\nEvaluates a saved model: loads a checkpoint of a variant, runs metrics on a split "
@@ -51,46 +111,8 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
     throw ConfigError("--metrics and --metrics-file exclude each other: list every metric in the file");
 
   TreeEdit edit;
-  if (vm.count("metrics-file")) {
-    const std::string file = vm["metrics-file"].as<std::string>();
-    Descriptor extra = load_descriptor(file);
-    const Value* list = extra.root.find("metric");
-    if (!list || list->type() != Value::Type::list)
-      throw ConfigError(file + ": expected [[metric]] tables (a `metric` array), found none");
-    const Value* samplers = extra.root.find("samplers");
-    for (auto& [key, v] : extra.root.as_table())
-      if (key != "metric" && key != "samplers")
-        throw ConfigError(v.loc().str() + ": unexpected [" + key + "] in a metrics file; it may hold [[metric]] tables and "
-                          "[samplers.NAME] tables (samplers the metrics draw from, added to the run's)");
-    edit = [list = *list, samplers = samplers ? *samplers : Value()](Table& root, const Registry&) {
-      root["metric"] = list;
-      // A sampler of the file replaces the run's sampler of the same name whole.
-      if (!samplers.is_null()) {
-        if (root["samplers"].type() != Value::Type::table) root["samplers"] = Value(Table{});
-        for (auto& [name, table] : samplers.as_table()) root["samplers"].as_table()[name] = table;
-      }
-    };
-  } else if (vm.count("metrics")) {
-    auto names = split_commas(vm["metrics"].as<std::vector<std::string>>());
-    edit = [names](Table& root, const Registry& registry) {
-      List have = root.count("metric") ? root["metric"].as_list() : List{};
-      List chosen;
-      std::vector<std::string> available;
-      for (auto& m : have) {
-        const Value* n = m.find("name");
-        available.push_back(n ? n->as_string() : m.find("plugin")->as_string());
-      }
-      for (auto& want : names) {
-        auto it = std::find(available.begin(), available.end(), want);
-        if (it != available.end()) chosen.push_back(have[static_cast<std::size_t>(it - available.begin())]);
-        else if (registry.find(Kind::metric, want)) chosen.push_back(Value(Table{{"plugin", Value(want)}}));
-        else
-          throw ConfigError("--metrics " + want + ": neither a metric of this run (" + join(available) +
-                            ") nor a metric plugin (" + join(registry.names(Kind::metric)) + ")");
-      }
-      root["metric"] = Value(chosen);
-    };
-  }
+  if (vm.count("metrics-file")) edit = metrics_file_edit(vm["metrics-file"].as<std::string>());
+  else if (vm.count("metrics")) edit = metrics_list_edit(split_commas(vm["metrics"].as<std::vector<std::string>>()));
   auto s = open_session(session_request(vm, "eval"), edit, !vm.count("json"));
   if (s->comps->metrics.empty()) throw ConfigError("no metrics to run: the run declares none; pass --metrics or --metrics-file");
   if ((split == "test" ? s->data.test : s->data.val).size() == 0)
@@ -98,13 +120,7 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
   auto results = s->trainer->evaluate(split, s->weights);
   const std::string used = s->trainer->last_used_ema() ? "ema" : "raw";
 
-  json::object metrics;
-  for (auto& [key, value] : results) {
-    auto slash = key.find('/');
-    std::string metric = key.substr(0, slash), term = key.substr(slash + 1);
-    if (!metrics.contains(metric)) metrics[metric] = json::object();
-    metrics[metric].as_object()[term] = std::isfinite(value) ? json::value(value) : json::value(nullptr);
-  }
+  const json::object metrics = metrics_json(results);
   json::object refs;
   for (auto& [path, sha] : s->services->loaded()) refs[path] = sha;
   if (vm.count("json")) {

@@ -86,7 +86,7 @@ int export_command(const std::vector<std::string>& args) {
   const std::string variant = pick_variant(run, vm["variant"].as<std::string>());
   const std::string& file = run.logs.at(variant);
   if (!fs::exists(file)) throw ConfigError(file + ": no such file (the log of variant '" + variant + "')");
-  Handle f = open_file(file);
+  Handle f = open_for_read(file);
   check_format(f, file);
   std::vector<std::string> all;
   collect_series(f, "curves", all);

@@ -30,6 +30,91 @@ namespace {
 /// Images drawn in one PNG grid (the HDF5 record keeps all of them).
 constexpr std::int64_t kMaxGrid = 256;
 
+/// --sampler NAME with --set overrides: a sampler of the run, or a sampler plugin added to
+/// the run's samplers under its own name.
+TreeEdit sampler_edit(const std::string& name, const std::vector<std::string>& sets) {
+  return [name, sets](Table& root, const Registry& registry) {
+    Table& samplers = root["samplers"].type() == Value::Type::table ? root["samplers"].as_table()
+                                                                     : (root["samplers"] = Value(Table{})).as_table();
+    if (!samplers.count(name)) {
+      if (!registry.find(Kind::sampler, name)) {
+        std::vector<std::string> have;
+        for (auto& [k, v] : samplers) have.push_back(k);
+        throw ConfigError("--sampler " + name + ": neither a sampler of this run (" + join(have) + ") nor a sampler plugin (" +
+                          join(registry.names(Kind::sampler)) + ")");
+      }
+      samplers[name] = Value(Table{{"plugin", Value(name)}});
+    }
+    for (auto& setting : sets) {
+      auto [key, value] = parse_setting(setting, "--set");
+      samplers[name].as_table()[key] = value;
+    }
+  };
+}
+
+/// Where a record's PNG goes: --out, or <run>/<variant>/<stem>-<k>.png for /posthoc/<k>.
+std::string png_path(const po::variables_map& vm, const Session& s, const PosthocWriter& w, const std::string& stem) {
+  std::string png = vm.count("out") ? vm["out"].as<std::string>()
+                                    : (fs::path(s.run.ckpt_dir) / (stem + "-" + w.group().substr(9) + ".png")).string();
+  if (!fs::path(png).parent_path().empty()) fs::create_directories(fs::path(png).parent_path());
+  return png;
+}
+
+/// The model's logits for a batch, in eval mode and without gradients.
+at::Tensor eval_logits(Model& model, const at::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  ModeGuard guard(model, ModelMode::eval);
+  return model.forward(x);
+}
+
+/// A counterfactual's search: PGD toward the target class within the budget.
+struct Budget {
+  std::string norm;  ///< l2 | linf
+  double eps, alpha;
+  std::int64_t steps, frames;
+  double lo, hi;  ///< the data range
+};
+
+/// The recorded frames of a counterfactual path.
+struct CounterfactualPath {
+  std::vector<at::Tensor> path, probs;
+  std::vector<double> energy, e_target, e_source;
+  std::vector<std::int64_t> at_step;
+};
+
+/// Moves one image toward class `target` by projected gradient descent on the joint energy
+/// E(x, target) = -f(x)[target], recording `frames` frames besides the input (model in eval mode).
+CounterfactualPath counterfactual_path(Model& model, const Batch& b, std::int64_t source, std::int64_t target,
+                                       const Budget& budget) {
+  CounterfactualPath out;
+  const at::Tensor tgt = torch::full({1}, target, torch::kInt64);
+  auto record = [&](const at::Tensor& x, std::int64_t step) {
+    torch::NoGradGuard no_grad;
+    at::Tensor logits = model.forward(x);
+    out.path.push_back(x.squeeze(0).clone());
+    out.probs.push_back(torch::softmax(logits, 1).squeeze(0));
+    out.energy.push_back(ebm::energy(logits).item<double>());
+    out.e_target.push_back(-logits[0][target].item<double>());
+    out.e_source.push_back(-logits[0][source].item<double>());
+    out.at_step.push_back(step);
+  };
+  at::Tensor x = b.x.clone();
+  record(x, 0);
+  const std::int64_t every = std::max<std::int64_t>(1, budget.steps / budget.frames);
+  const bool l2 = budget.norm == "l2";
+  for (std::int64_t t = 1; t <= budget.steps; ++t) {
+    at::Tensor xr = x.detach().requires_grad_(true);
+    at::Tensor g = sampling::input_grad(ebm::joint_energy(model.forward(xr), tgt).sum(), xr);
+    torch::NoGradGuard no_grad;
+    at::Tensor delta = l2 ? (x - budget.alpha * sampling::normalize_l2(g)) - b.x : (x - budget.alpha * g.sign()) - b.x;
+    delta = l2 ? sampling::project_l2(delta, budget.eps) : delta.clamp(-budget.eps, budget.eps);
+    x = (b.x + delta).clamp(budget.lo, budget.hi);
+    if (t % every == 0 || t == budget.steps)
+      if (out.at_step.back() != t) record(x, t);
+  }
+  return out;
+}
+
 }  // namespace
 
 int sample_command(const std::vector<std::string>& args, const std::string& command_line) {
@@ -54,41 +139,16 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
   const std::int64_t n = vm["n"].as<std::int64_t>(), cls = vm["class"].as<std::int64_t>();
   if (n < 1 || n > 100000) throw ConfigError("--n " + std::to_string(n) + ": expected 1 to 100000");
   std::vector<std::string> sets = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  auto s = open_session(session_request(vm, "sample"), [&](Table& root, const Registry& registry) {
-    Table& samplers = root["samplers"].type() == Value::Type::table ? root["samplers"].as_table()
-                                                                     : (root["samplers"] = Value(Table{})).as_table();
-    if (!samplers.count(name)) {
-      if (!registry.find(Kind::sampler, name)) {
-        std::vector<std::string> have;
-        for (auto& [k, v] : samplers) have.push_back(k);
-        throw ConfigError("--sampler " + name + ": neither a sampler of this run (" + join(have) + ") nor a sampler plugin (" +
-                          join(registry.names(Kind::sampler)) + ")");
-      }
-      samplers[name] = Value(Table{{"plugin", Value(name)}});
-    }
-    for (auto& setting : sets) {
-      auto [key, value] = parse_setting(setting, "--set");
-      samplers[name].as_table()[key] = value;
-    }
-  });
+  auto s = open_session(session_request(vm, "sample"), sampler_edit(name, sets));
   apply_weights(*s);
   if (cls < -1 || cls >= s->data.info.num_classes)
     throw ConfigError("--class " + std::to_string(cls) + ": the data set has classes 0 to " + std::to_string(s->data.info.num_classes - 1));
   Batch seeds = pick_images(s->data, n, cls);
   if (cls >= 0) seeds.y.fill_(cls);
   at::Tensor x = s->trainer->run_sampler(name, seeds);
-  at::Tensor logits;
-  {
-    torch::NoGradGuard no_grad;
-    ModeGuard guard(*s->comps->model, ModelMode::eval);
-    logits = s->comps->model->forward(x);
-  }
-  at::Tensor energy = ebm::energy(logits), predicted = logits.argmax(1), seed_energy;
-  {
-    torch::NoGradGuard no_grad;
-    ModeGuard guard(*s->comps->model, ModelMode::eval);
-    seed_energy = ebm::energy(s->comps->model->forward(seeds.x));
-  }
+  const at::Tensor logits = eval_logits(*s->comps->model, x);
+  const at::Tensor energy = ebm::energy(logits), predicted = logits.argmax(1);
+  const at::Tensor seed_energy = ebm::energy(eval_logits(*s->comps->model, seeds.x));
   const double agree = predicted.eq(seeds.y).to(torch::kFloat64).mean().item<double>();
 
   PosthocWriter w(s->run.log, "sample", command_line);
@@ -101,9 +161,7 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
   w.tensor("predicted", predicted);
   std::string png;
   if (is_image_shape(s->data.info.shape)) {
-    png = vm.count("out") ? vm["out"].as<std::string>()
-                          : (fs::path(s->run.ckpt_dir) / ("sample-" + name + "-" + w.group().substr(9) + ".png")).string();
-    if (!fs::path(png).parent_path().empty()) fs::create_directories(fs::path(png).parent_path());
+    png = png_path(vm, *s, w, "sample-" + name);
     write_png_grid(png, x.slice(0, 0, std::min<std::int64_t>(n, kMaxGrid)), s->data.info.lo, s->data.info.hi, 8);
     w.attr("", "png", png);
   }
@@ -157,35 +215,10 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
   const std::int64_t source = b.y.item<std::int64_t>();
   auto& model = *s->comps->model;
   ModeGuard guard(model, ModelMode::eval);
-  const double lo = s->data.info.lo, hi = s->data.info.hi;
-  const at::Tensor tgt = torch::full({1}, target, torch::kInt64);
 
-  std::vector<at::Tensor> path, probs;
-  std::vector<double> energy, e_target, e_source;
-  std::vector<std::int64_t> at_step;
-  auto record = [&](const at::Tensor& x, std::int64_t step) {
-    torch::NoGradGuard no_grad;
-    at::Tensor logits = model.forward(x);
-    path.push_back(x.squeeze(0).clone());
-    probs.push_back(torch::softmax(logits, 1).squeeze(0));
-    energy.push_back(ebm::energy(logits).item<double>());
-    e_target.push_back(-logits[0][target].item<double>());
-    e_source.push_back(-logits[0][source].item<double>());
-    at_step.push_back(step);
-  };
-  at::Tensor x = b.x.clone();
-  record(x, 0);
-  const std::int64_t every = std::max<std::int64_t>(1, steps / frames);
-  for (std::int64_t t = 1; t <= steps; ++t) {
-    at::Tensor xr = x.detach().requires_grad_(true);
-    at::Tensor g = sampling::input_grad(ebm::joint_energy(model.forward(xr), tgt).sum(), xr);
-    torch::NoGradGuard no_grad;
-    at::Tensor delta = norm == "l2" ? (x - alpha * sampling::normalize_l2(g)) - b.x : (x - alpha * g.sign()) - b.x;
-    delta = norm == "l2" ? sampling::project_l2(delta, eps) : delta.clamp(-eps, eps);
-    x = (b.x + delta).clamp(lo, hi);
-    if (t % every == 0 || t == steps)
-      if (at_step.back() != t) record(x, t);
-  }
+  const Budget budget{norm, eps, alpha, steps, frames, s->data.info.lo, s->data.info.hi};
+  const CounterfactualPath cf = counterfactual_path(model, b, source, target, budget);
+  const auto& [path, probs, energy, e_target, e_source, at_step] = cf;
   at::Tensor strip = torch::stack(path), p = torch::stack(probs);
 
   PosthocWriter w(s->run.log, "counterfactual", command_line);
@@ -205,11 +238,8 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
   w.tensor("probabilities", p);
   std::string png;
   if (is_image_shape(s->data.info.shape)) {
-    png = vm.count("out") ? vm["out"].as<std::string>()
-                          : (fs::path(s->run.ckpt_dir) / ("counterfactual-" + std::to_string(index) + "-to-" +
-                                                          std::to_string(target) + "-" + w.group().substr(9) + ".png")).string();
-    if (!fs::path(png).parent_path().empty()) fs::create_directories(fs::path(png).parent_path());
-    write_png_grid(png, strip, lo, hi, strip.size(0), 3);
+    png = png_path(vm, *s, w, "counterfactual-" + std::to_string(index) + "-to-" + std::to_string(target));
+    write_png_grid(png, strip, budget.lo, budget.hi, strip.size(0), 3);
     w.attr("", "png", png);
   }
   w.close();

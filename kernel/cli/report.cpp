@@ -95,7 +95,7 @@ VariantResult read_variant(const RunFile& run, const std::string& variant, const
   }
   Handle f;
   try {
-    f = open_file(file);
+    f = open_for_read(file);
     check_format(f, file);
   } catch (const Error& e) {
     // A log its writer could not finish (a full disk): listed, not fatal for the others.
@@ -204,6 +204,126 @@ std::string row_status(const Row& row) {
   return out;
 }
 
+/// Every variant of the files, grouped into rows, and the metric columns found.
+struct Report {
+  std::vector<std::string> columns;
+  std::vector<std::unique_ptr<VariantResult>> results;  ///< owned here; rows point into it
+  std::vector<Row> rows;
+};
+
+Report gather(const std::vector<std::string>& files, const std::string& split, const std::vector<std::string>& patterns,
+              bool group, bool all_terms) {
+  Report rep;
+  for (auto& file : files) {
+    RunFile run = open_run(file);
+    std::map<std::string, size_t> row_of;  // configuration without the seed -> row
+    for (auto& v : run.variants) {
+      rep.results.push_back(std::make_unique<VariantResult>(read_variant(run, v, split, patterns, all_terms, rep.columns)));
+      std::string key = group ? without_seed(run.configs.at(v)) : v;
+      auto it = row_of.find(key);
+      if (it == row_of.end()) {
+        row_of[key] = rep.rows.size();
+        rep.rows.push_back(Row{"", run.experiment, {rep.results.back().get()}});
+      } else {
+        rep.rows[it->second].members.push_back(rep.results.back().get());
+      }
+    }
+  }
+  for (auto& r : rep.rows) r.label = (files.size() > 1 ? r.experiment + "/" : "") + common_label(r.members);
+  return rep;
+}
+
+/// --sort KEY [--reverse]; rows without a value go last in either direction.
+void sort_rows(Report& rep, const std::string& key, bool reverse) {
+  auto& rows = rep.rows;
+  const auto& columns = rep.columns;
+  if (key != "label" && key != "status" && key != "n" && std::find(columns.begin(), columns.end(), key) == columns.end()) {
+    std::string have = "label, status, n";
+    for (auto& c : columns) have += ", " + c;
+    throw ConfigError("--sort: no column '" + key + "'; choose one of: " + have);
+  }
+  auto value = [&](const Row& r) { return stats(r, key).mean; };
+  std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+    if (key == "label") return a.label < b.label;
+    if (key == "status") return row_status(a) < row_status(b);
+    if (key == "n") return a.members.size() < b.members.size();
+    double x = value(a), y = value(b);
+    if (std::isnan(x) || std::isnan(y)) return !std::isnan(x) && std::isnan(y);
+    return x < y;
+  });
+  if (reverse) {
+    auto first_nan = std::stable_partition(rows.begin(), rows.end(), [&](const Row& r) {
+      return key == "label" || key == "status" || key == "n" || !std::isnan(value(r));
+    });
+    std::reverse(rows.begin(), first_nan);
+  }
+}
+
+/// JSON has no NaN: a missing or non-finite result is null.
+json::value finite_or_null(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
+
+void print_json(std::ostream& out, const Report& rep) {
+  json::array list;
+  for (auto& r : rep.rows) {
+    json::object o;
+    o["label"] = r.label;
+    o["experiment"] = r.experiment;
+    o["run"] = r.members[0]->run;
+    json::array variants, seeds, statuses;
+    for (auto* v : r.members) {
+      variants.push_back(json::value(v->variant));
+      seeds.push_back(v->seed);
+      statuses.push_back(json::value(v->status));
+    }
+    o["variants"] = variants;
+    o["seeds"] = seeds;
+    o["statuses"] = statuses;
+    o["status"] = row_status(r);
+    o["n"] = r.members.size();
+    json::object metrics;
+    for (auto& c : rep.columns) {
+      Stats s = stats(r, c);
+      json::array vals;
+      for (double x : s.values) vals.push_back(finite_or_null(x));
+      metrics[c] = json::object{{"mean", finite_or_null(s.mean)}, {"std", finite_or_null(s.std)}, {"n", s.n}, {"values", vals}};
+    }
+    o["metrics"] = metrics;
+    list.push_back(o);
+  }
+  out << json::serialize(list) << "\n";
+}
+
+void print_csv(std::ostream& out, const Report& rep) {
+  std::string header = "label,status,n";
+  for (auto& c : rep.columns) header += "," + csv_field(c + ":mean") + "," + csv_field(c + ":std") + "," + csv_field(c + ":n");
+  out << header << "\n";
+  for (auto& r : rep.rows) {
+    std::string line = csv_field(r.label) + "," + csv_field(row_status(r)) + "," + std::to_string(r.members.size());
+    for (auto& c : rep.columns) {
+      Stats s = stats(r, c);
+      line += "," + (s.n ? exact(s.mean, false) : "") + "," + (s.n > 1 ? exact(s.std, false) : "") + "," + std::to_string(s.n);
+    }
+    out << line << "\n";
+  }
+}
+
+void print_text(std::ostream& out, const Report& rep, bool markdown) {
+  std::vector<std::vector<std::string>> cells{{"variant", "status", "n"}};
+  for (auto& c : rep.columns) cells[0].push_back(c);
+  for (auto& r : rep.rows) {
+    std::vector<std::string> line{r.label, row_status(r), std::to_string(r.members.size())};
+    for (auto& c : rep.columns) {
+      Stats s = stats(r, c);
+      std::string cell = s.n == 0 ? "-" : short_num(s.mean);
+      if (s.n > 1) cell += " ± " + short_num(s.std);
+      if (s.n > 0 && static_cast<size_t>(s.n) < r.members.size()) cell += " (n=" + std::to_string(s.n) + ")";
+      line.push_back(cell);
+    }
+    cells.push_back(line);
+  }
+  print_table(out, cells, markdown);
+}
+
 }  // namespace
 
 int report_command(const std::vector<std::string>& args) {
@@ -243,121 +363,15 @@ int report_command(const std::vector<std::string>& args) {
   if (format != "text" && format != "markdown" && format != "csv" && format != "json")
     throw ConfigError("--format: expected text, markdown, csv or json, got '" + format + "'");
   const auto patterns = split_commas(vm.count("metrics") ? vm["metrics"].as<std::vector<std::string>>() : std::vector<std::string>{});
-  const bool group = !vm.count("no-group"), prefix = files.size() > 1;
+  const bool group = !vm.count("no-group");
 
-  std::vector<std::string> columns;
-  std::vector<std::unique_ptr<VariantResult>> results;
-  std::vector<Row> rows;
-  for (auto& file : files) {
-    RunFile run = open_run(file);
-    std::map<std::string, size_t> row_of;  // configuration without the seed -> row
-    for (auto& v : run.variants) {
-      results.push_back(std::make_unique<VariantResult>(read_variant(run, v, split, patterns, vm.count("all-terms"), columns)));
-      std::string key = group ? without_seed(run.configs.at(v)) : v;
-      auto it = row_of.find(key);
-      if (it == row_of.end()) {
-        row_of[key] = rows.size();
-        rows.push_back(Row{"", run.experiment, {results.back().get()}});
-      } else {
-        rows[it->second].members.push_back(results.back().get());
-      }
-    }
-  }
-  for (auto& r : rows) r.label = (prefix ? r.experiment + "/" : "") + common_label(r.members);
-  if (columns.empty() && !patterns.empty())
+  Report report = gather(files, split, patterns, group, vm.count("all-terms") > 0);
+  if (report.columns.empty() && !patterns.empty())
     throw ConfigError("--metrics: no evaluation series on split '" + split + "' matches the given patterns");
-
-  if (vm.count("sort")) {
-    const std::string key = vm["sort"].as<std::string>();
-    if (key != "label" && key != "status" && key != "n" && std::find(columns.begin(), columns.end(), key) == columns.end()) {
-      std::string have = "label, status, n";
-      for (auto& c : columns) have += ", " + c;
-      throw ConfigError("--sort: no column '" + key + "'; choose one of: " + have);
-    }
-    // Rows without a value go last in either direction.
-    auto value = [&](const Row& r) { return stats(r, key).mean; };
-    std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
-      if (key == "label") return a.label < b.label;
-      if (key == "status") return row_status(a) < row_status(b);
-      if (key == "n") return a.members.size() < b.members.size();
-      double x = value(a), y = value(b);
-      if (std::isnan(x) || std::isnan(y)) return !std::isnan(x) && std::isnan(y);
-      return x < y;
-    });
-    if (vm.count("reverse")) {
-      auto first_nan = std::stable_partition(rows.begin(), rows.end(), [&](const Row& r) {
-        return key == "label" || key == "status" || key == "n" || !std::isnan(value(r));
-      });
-      std::reverse(rows.begin(), first_nan);
-    }
-  }
-
-  std::ostream& out = std::cout;
-  if (format == "json") {
-    json::array list;
-    for (auto& r : rows) {
-      json::object o;
-      o["label"] = r.label;
-      o["experiment"] = r.experiment;
-      o["run"] = r.members[0]->run;
-      json::array variants, seeds, statuses;
-      for (auto* v : r.members) {
-        variants.push_back(json::value(v->variant));
-        seeds.push_back(v->seed);
-        statuses.push_back(json::value(v->status));
-      }
-      o["variants"] = variants;
-      o["seeds"] = seeds;
-      o["statuses"] = statuses;
-      o["status"] = row_status(r);
-      o["n"] = r.members.size();
-      json::object metrics;
-      for (auto& c : columns) {
-        Stats s = stats(r, c);
-        json::object m;
-        // JSON has no NaN: a missing or non-finite result is null.
-        m["mean"] = std::isfinite(s.mean) ? json::value(s.mean) : json::value(nullptr);
-        m["std"] = std::isfinite(s.std) ? json::value(s.std) : json::value(nullptr);
-        m["n"] = s.n;
-        json::array vals;
-        for (double x : s.values) vals.push_back(std::isfinite(x) ? json::value(x) : json::value(nullptr));
-        m["values"] = vals;
-        metrics[c] = m;
-      }
-      o["metrics"] = metrics;
-      list.push_back(o);
-    }
-    out << json::serialize(list) << "\n";
-    return 0;
-  }
-  if (format == "csv") {
-    std::string header = "label,status,n";
-    for (auto& c : columns) header += "," + csv_field(c + ":mean") + "," + csv_field(c + ":std") + "," + csv_field(c + ":n");
-    out << header << "\n";
-    for (auto& r : rows) {
-      std::string line = csv_field(r.label) + "," + csv_field(row_status(r)) + "," + std::to_string(r.members.size());
-      for (auto& c : columns) {
-        Stats s = stats(r, c);
-        line += "," + (s.n ? exact(s.mean, false) : "") + "," + (s.n > 1 ? exact(s.std, false) : "") + "," + std::to_string(s.n);
-      }
-      out << line << "\n";
-    }
-    return 0;
-  }
-  std::vector<std::vector<std::string>> cells{{"variant", "status", "n"}};
-  for (auto& c : columns) cells[0].push_back(c);
-  for (auto& r : rows) {
-    std::vector<std::string> line{r.label, row_status(r), std::to_string(r.members.size())};
-    for (auto& c : columns) {
-      Stats s = stats(r, c);
-      std::string cell = s.n == 0 ? "-" : short_num(s.mean);
-      if (s.n > 1) cell += " ± " + short_num(s.std);
-      if (s.n > 0 && static_cast<size_t>(s.n) < r.members.size()) cell += " (n=" + std::to_string(s.n) + ")";
-      line.push_back(cell);
-    }
-    cells.push_back(line);
-  }
-  print_table(out, cells, format == "markdown");
+  if (vm.count("sort")) sort_rows(report, vm["sort"].as<std::string>(), vm.count("reverse") > 0);
+  if (format == "json") print_json(std::cout, report);
+  else if (format == "csv") print_csv(std::cout, report);
+  else print_text(std::cout, report, format == "markdown");
   return 0;
 }
 

@@ -92,10 +92,112 @@ int run_in_workers(const std::vector<Plan>& plans, const std::vector<std::string
   return exit_code;
 }
 
+/// ebmlab run's options, as read and checked from the command line.
+struct RunOptions {
+  std::string file;
+  std::vector<Override> overrides;
+  int threads = 0, jobs = 1, nproc = 1, dist_timeout = 300;
+  std::string worker;  ///< the one variant a --jobs worker runs ("" when not a worker)
+  std::string only;
+  bool resume = false, overwrite = false, allow_plugin_path = false, quiet = false, dry_run = false;
+};
 
-}  // namespace
+RunOptions read_run_options(const po::variables_map& vm) {
+  RunOptions o;
+  std::vector<std::string> positional = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (positional.empty()) throw ConfigError("missing the descriptor: ebmlab run FILE (see ebmlab run --help)");
+  o.file = positional.front();
+  for (std::size_t i = 1; i < positional.size(); ++i) o.overrides.push_back(parse_override(positional[i]));
+  o.threads = vm["threads"].as<int>();
+  o.jobs = vm["jobs"].as<int>();
+  o.nproc = vm["nproc"].as<int>();
+  o.dist_timeout = vm["dist-timeout"].as<int>();
+  if (o.threads < 0) throw ConfigError("--threads " + std::to_string(o.threads) + ": expected 0 (all cores) or a positive count");
+  if (o.jobs < 1) throw ConfigError("--jobs " + std::to_string(o.jobs) + ": expected a positive count");
+  if (o.nproc < 1) throw ConfigError("--nproc " + std::to_string(o.nproc) + ": expected a positive count");
+  if (o.dist_timeout < 1) throw ConfigError("--dist-timeout " + std::to_string(o.dist_timeout) + ": expected seconds >= 1");
+  if (o.jobs > 1 && o.nproc > 1)
+    throw ConfigError("--jobs and --nproc cannot be combined: choose variants in parallel or data parallel");
+  o.resume = vm.count("resume") > 0;
+  o.overwrite = vm.count("overwrite") > 0;
+  if (o.resume && o.overwrite) throw ConfigError("--resume and --overwrite exclude each other");
+  if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (vm.count("worker")) o.worker = vm["worker"].as<std::string>();
+  if (vm.count("only")) o.only = vm["only"].as<std::string>();
+  o.quiet = vm.count("quiet") > 0;
+  o.dry_run = vm.count("dry-run") > 0;
+  o.allow_plugin_path = vm.count("allow-plugin-path") > 0;
+  return o;
+}
 
-int run_command(const std::vector<std::string>& args, const std::string& command_line) {
+/// --nproc N: the arguments each rank re-reads the descriptor with (this process only launches).
+std::vector<std::string> rank_arguments(const std::vector<std::string>& args, const RunOptions& o) {
+  std::vector<std::string> rank_args{"run"};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--nproc" || args[i] == "--threads") {
+      ++i;
+      continue;
+    }
+    if (args[i].rfind("--nproc=", 0) == 0 || args[i].rfind("--threads=", 0) == 0) continue;
+    rank_args.push_back(args[i]);
+  }
+  rank_args.push_back("--threads");
+  rank_args.push_back(std::to_string(std::max(1, o.threads / o.nproc)));
+  return rank_args;
+}
+
+/// --jobs N: the arguments of a worker process, before its --worker NAME.
+std::vector<std::string> worker_arguments(const RunOptions& o) {
+  std::vector<std::string> base{"run", o.file};
+  for (auto& x : o.overrides) base.push_back(x.text);
+  base.push_back("--threads");
+  base.push_back(std::to_string(std::max(1, o.threads / o.jobs)));
+  base.push_back("--quiet");
+  if (o.resume) base.push_back("--resume");
+  if (o.allow_plugin_path) base.push_back("--allow-plugin-path");
+  return base;
+}
+
+/// This process as one rank of a data-parallel group (RANK/WORLD_SIZE set), or none.
+std::unique_ptr<Collective> join_group(const DistributedEnv& denv, int dist_timeout, const std::vector<VariantConfig>& configs) {
+  if (!denv.present || denv.world <= 1) return nullptr;
+  auto coll = join_gloo(denv, std::chrono::seconds(dist_timeout), std::chrono::seconds(std::max(dist_timeout, 3600)));
+  for (auto& c : configs)
+    if (c.data.batch_size % coll->world() != 0)
+      throw ConfigError("variant '" + c.name + "': [data] batch_size = " + std::to_string(c.data.batch_size) +
+                        " cannot be split over " + std::to_string(coll->world()) + " ranks; use a multiple of the world size");
+  return coll;
+}
+
+/// Every planned variant in this process, one after the other. Returns the run's exit code.
+int run_in_process(std::vector<Plan>& plans, const std::vector<const Dataset*>& data_of, const Registry& registry,
+                   Progress& progress, Collective* coll) {
+  int exit_code = 0;
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    if (plans[i].skip) continue;
+    const int c = run_variant(plans[i], *data_of[i], registry, progress, coll);
+    if (c == 130 || c == 143) return c;
+    if (c != 0) {
+      exit_code = 1;
+      // A data-parallel group cannot go on once one rank is out of step.
+      if (coll) return exit_code;
+    }
+  }
+  return exit_code;
+}
+
+constexpr const char* kRunExamples =
+    "\nexamples:\n"
+    "  ebmlab run experiments/quickstart.toml\n"
+    "  ebmlab run experiments/ablation_norm.toml --dry-run\n"
+    "  ebmlab run experiments/ablation_norm.toml --jobs 2          # then, after a kill: --resume\n"
+    "  ebmlab run experiments/jem_vs_atebm.toml --only 'dat*' stage.0.steps=10\n"
+    "  ebmlab run experiments/quickstart.toml --nproc 2            # data parallel, 2 processes\n"
+    "  RANK=0 WORLD_SIZE=2 MASTER_ADDR=host MASTER_PORT=29500 ebmlab run x.toml   # one rank of many\n"
+    "\nexit codes: 0 every variant completed or diverged, 1 a variant failed, 2 bad input, "
+    "3 plugin load failure, 130/143 interrupted\n";
+
+po::options_description run_options() {
   po::options_description opts(
       "ebmlab run FILE [key.path=value ...] [options]\n\n"
       "Validates FILE, expands its variants and sweep, then trains and evaluates each variant, writing the index "
@@ -112,145 +214,84 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       "nproc", po::value<int>()->default_value(1), "data parallel: train each variant with N local processes (c10d Gloo)")(
       "dist-timeout", po::value<int>()->default_value(300),
       "data parallel: seconds to wait for every rank at the rendezvous")("quiet,q", "no progress output");
+  return opts;
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args, const std::string& command_line) {
+  po::options_description opts = run_options();
   po::options_description hidden, everything;
   hidden.add_options()("worker", po::value<std::string>(), "run this one variant as a --jobs worker")(
       "args", po::value<std::vector<std::string>>(), "FILE then overrides");
   everything.add(opts).add(hidden);
   auto vm = parse_options(args, everything, "args", -1);
   if (vm.count("help")) {
-    std::cout << opts << "\nexamples:\n"
-              << "  ebmlab run experiments/quickstart.toml\n"
-              << "  ebmlab run experiments/ablation_norm.toml --dry-run\n"
-              << "  ebmlab run experiments/ablation_norm.toml --jobs 2          # then, after a kill: --resume\n"
-              << "  ebmlab run experiments/jem_vs_atebm.toml --only 'dat*' stage.0.steps=10\n"
-              << "  ebmlab run experiments/quickstart.toml --nproc 2            # data parallel, 2 processes\n"
-              << "  RANK=0 WORLD_SIZE=2 MASTER_ADDR=host MASTER_PORT=29500 ebmlab run x.toml   # one rank of many\n"
-              << "\nexit codes: 0 every variant completed or diverged, 1 a variant failed, 2 bad input, "
-                 "3 plugin load failure, 130/143 interrupted\n";
+    std::cout << opts << kRunExamples;
     return 0;
   }
-  std::vector<std::string> positional = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  if (positional.empty()) throw ConfigError("missing the descriptor: ebmlab run FILE (see ebmlab run --help)");
-  const std::string file = positional.front();
-  std::vector<Override> overrides;
-  for (std::size_t i = 1; i < positional.size(); ++i) overrides.push_back(parse_override(positional[i]));
-  int threads = vm["threads"].as<int>();
-  const int jobs = vm["jobs"].as<int>(), nproc = vm["nproc"].as<int>(), dist_timeout = vm["dist-timeout"].as<int>();
-  if (threads < 0) throw ConfigError("--threads " + std::to_string(threads) + ": expected 0 (all cores) or a positive count");
-  if (jobs < 1) throw ConfigError("--jobs " + std::to_string(jobs) + ": expected a positive count");
-  if (nproc < 1) throw ConfigError("--nproc " + std::to_string(nproc) + ": expected a positive count");
-  if (dist_timeout < 1) throw ConfigError("--dist-timeout " + std::to_string(dist_timeout) + ": expected seconds >= 1");
-  if (jobs > 1 && nproc > 1) throw ConfigError("--jobs and --nproc cannot be combined: choose variants in parallel or data parallel");
-  if (vm.count("resume") && vm.count("overwrite")) throw ConfigError("--resume and --overwrite exclude each other");
-  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const bool worker = vm.count("worker") > 0, quiet = vm.count("quiet") > 0;
+  const RunOptions o = read_run_options(vm);
+  const bool worker = !o.worker.empty();
   const DistributedEnv denv = distributed_env();
-  if (denv.present && nproc > 1) throw ConfigError("--nproc: RANK and WORLD_SIZE are already set (this is one rank of a group)");
+  if (denv.present && o.nproc > 1) throw ConfigError("--nproc: RANK and WORLD_SIZE are already set (this is one rank of a group)");
 
-  const bool allow_plugin_path = vm.count("allow-plugin-path") > 0;
-  Descriptor d = load_descriptor(file);
+  Descriptor d = load_descriptor(o.file);
   Registry registry;
-  load_plugins(registry, d, allow_plugin_path);
+  load_plugins(registry, d, o.allow_plugin_path);
   if (!worker && (!denv.present || denv.rank == 0))
     for (auto& w : registry.warnings()) std::cerr << "ebmlab run: warning: " << w << "\n";
   std::size_t expanded = 0;
-  auto configs = validate_all(d, registry, overrides,
-                              worker ? vm["worker"].as<std::string>() : (vm.count("only") ? vm["only"].as<std::string>() : ""),
-                              &expanded);
-  if (worker && (configs.size() != 1 || configs.front().name != vm["worker"].as<std::string>()))
-    throw ConfigError("--worker " + vm["worker"].as<std::string>() + ": no such variant");
+  auto configs = validate_all(d, registry, o.overrides, worker ? o.worker : o.only, &expanded);
+  if (worker && (configs.size() != 1 || configs.front().name != o.worker))
+    throw ConfigError("--worker " + o.worker + ": no such variant");
 
-  if (vm.count("dry-run")) {
+  if (o.dry_run) {
     for (auto& c : configs) std::cout << c.name << "\n";
     std::cerr << configs.size() << " variant" << (configs.size() == 1 ? "" : "s") << " (of " << expanded
               << "); nothing was run\n";
     return 0;
   }
+  if (o.nproc > 1) return launch_ranks(rank_arguments(args, o), o.nproc, o.dist_timeout, command_line);
 
-  if (nproc > 1) {
-    // This process only launches: each rank re-reads the descriptor with the same arguments.
-    std::vector<std::string> rank_args{"run"};
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--nproc" || args[i] == "--threads") {
-        ++i;
-        continue;
-      }
-      if (args[i].rfind("--nproc=", 0) == 0 || args[i].rfind("--threads=", 0) == 0) continue;
-      rank_args.push_back(args[i]);
-    }
-    rank_args.push_back("--threads");
-    rank_args.push_back(std::to_string(std::max(1, threads / nproc)));
-    return launch_ranks(rank_args, nproc, dist_timeout, command_line);
-  }
-
-  std::unique_ptr<Collective> coll;
-  if (denv.present && denv.world > 1)
-    coll = join_gloo(denv, std::chrono::seconds(dist_timeout), std::chrono::seconds(std::max(dist_timeout, 3600)));
+  std::unique_ptr<Collective> coll = join_group(denv, o.dist_timeout, configs);
   const bool writer = !coll || coll->rank() == 0;
-  if (coll)
-    for (auto& c : configs)
-      if (c.data.batch_size % coll->world() != 0)
-        throw ConfigError("variant '" + c.name + "': [data] batch_size = " + std::to_string(c.data.batch_size) +
-                          " cannot be split over " + std::to_string(coll->world()) + " ranks; use a multiple of the world size");
-
   const std::string index = output_path(configs.front());
   const fs::path log_dir = fs::path(index).replace_extension("");
-  const bool resume = vm.count("resume") > 0;
   const bool exists = fs::exists(index) || fs::exists(log_dir);
-  if (!worker && writer && !resume && !vm.count("overwrite") && exists)
+  if (!worker && writer && !o.resume && !o.overwrite && exists)
     throw ConfigError(index + ": output exists; pass --resume to continue it, --overwrite to replace it, or set experiment.output");
 
-  std::vector<Plan> plans = plan_variants(configs, log_dir, resume);
-  if (resume && !worker && writer) check_resumable(index, configs);
+  std::vector<Plan> plans = plan_variants(configs, log_dir, o.resume);
+  if (o.resume && !worker && writer) check_resumable(index, configs);
 
-  torch::set_num_threads(jobs > 1 ? std::max(1, threads / jobs) : threads);
+  torch::set_num_threads(o.jobs > 1 ? std::max(1, o.threads / o.jobs) : o.threads);
   // Data are loaded (and checked) before anything is written; workers load their own.
   // Variants with identical [data] tables share one loaded data set.
   std::map<std::string, Dataset> datasets;
   std::vector<const Dataset*> data_of;
-  if (jobs == 1) data_of = load_plan_data(plans, datasets);
+  if (o.jobs == 1) data_of = load_plan_data(plans, datasets);
 
   if (!worker && writer) {
-    if (vm.count("overwrite")) {
+    if (o.overwrite) {
       fs::remove(index);
       fs::remove_all(log_dir);
     }
-    RunRecord rec{d, fs::absolute(file).string(), command_line, threads, coll ? coll->world() : 1, {}};
-    for (auto& o : overrides) rec.overrides.push_back(o.text);
-    write_run_index(index, log_dir, rec, configs, registry, resume);
+    RunRecord rec{d, fs::absolute(o.file).string(), command_line, o.threads, coll ? coll->world() : 1, {}};
+    for (auto& x : o.overrides) rec.overrides.push_back(x.text);
+    write_run_index(index, log_dir, rec, configs, registry, o.resume);
   }
   if (coll) coll->barrier();  // every rank has decided what to resume before rank 0 writes
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  Progress progress(isatty(STDERR_FILENO) != 0 && writer, configs.front().log.progress_every, quiet || !writer);
+  Progress progress(isatty(STDERR_FILENO) != 0 && writer, configs.front().log.progress_every, o.quiet || !writer);
   for (auto& p : plans)
     if (p.skip && writer && !worker) progress.message(p.cfg->name + ": already " + read_status(p.log_path) + "; skipped");
 
-  int exit_code = 0;
-  if (jobs > 1) {
-    std::vector<std::string> base{"run"};
-    base.push_back(file);
-    for (auto& o : overrides) base.push_back(o.text);
-    base.push_back("--threads");
-    base.push_back(std::to_string(std::max(1, threads / jobs)));
-    base.push_back("--quiet");
-    if (resume) base.push_back("--resume");
-    if (allow_plugin_path) base.push_back("--allow-plugin-path");
-    exit_code = run_in_workers(plans, base, jobs, log_dir, progress);
-  } else {
-    for (std::size_t i = 0; i < plans.size(); ++i) {
-      if (plans[i].skip) continue;
-      const int c = run_variant(plans[i], *data_of[i], registry, progress, coll.get());
-      if (c == 130 || c == 143) return c;
-      if (c != 0) {
-        exit_code = 1;
-        // A data-parallel group cannot go on once one rank is out of step.
-        if (coll) return exit_code;
-      }
-    }
-  }
-  if (!quiet && !worker && writer) std::cerr << "ebmlab run: wrote " << index << "\n";
+  const int exit_code = o.jobs > 1 ? run_in_workers(plans, worker_arguments(o), o.jobs, log_dir, progress)
+                                   : run_in_process(plans, data_of, registry, progress, coll.get());
+  if (o.jobs == 1 && (exit_code == 130 || exit_code == 143)) return exit_code;  // interrupted here: no "wrote" line
+  if (!o.quiet && !worker && writer) std::cerr << "ebmlab run: wrote " << index << "\n";
   return exit_code;
 }
 

@@ -39,7 +39,7 @@ Snapshot look(const std::string& log) {
     return s;
   }
   // Reopened each time: an SWMR reader sees every record flushed before the open.
-  Handle f = open_file(log);
+  Handle f = open_for_read(log);
   s.status = log_status(f, log);
   std::vector<std::string> series;
   collect_series(f, "curves", series);

@@ -126,245 +126,265 @@ struct Resolver {
     }
     return *v;
   }
+  VariantConfig cfg;
+  Table resolved;
+  std::vector<std::pair<Params, Params>> stage_tables;  ///< optimizer, schedule of each stage
+
+  void check_top_level() {
+    if (root.find("metric") && !root.find("experiment") && !root.find("data") && !root.find("model") && !root.find("stage"))
+      diag.add(root.loc(), "this looks like a metrics file (it has [[metric]] but no [experiment], [data], [model] or "
+                           "[[stage]]): give it to `ebmlab eval RUN.h5 --metrics-file FILE`; `validate` and `run` "
+                           "take experiment descriptors");
+    for (auto& [key, v] : root.as_table())
+      if (std::find(kTopLevel.begin(), kTopLevel.end(), key) == kTopLevel.end()) {
+        auto near = closest(key, kTopLevel);
+        diag.add(v.loc(), "unknown top-level key '" + key + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?") +
+                              " (expected one of: " + join(kTopLevel) + ")");
+      }
+  }
+
+  /// A plain section: validated now, typed at the end once nothing failed.
+  Params plain(const std::string& key, const Schema& schema, bool required) {
+    Table t = validate_table(section(key, required), schema, key, diag, refs);
+    resolved[key] = Value(t);
+    return Params(t, "[" + key + "]");
+  }
+
+  /// One [data.streams.<name>] table, validated into `out`; typed into cfg.streams when
+  /// nothing failed so far.
+  void stream(const std::string& name, const Value& st, const StreamSpec& train, bool ok, Table& out) {
+    std::string path = "data.streams." + name;
+    Table stt = validate_table(st, stream_schema(), path, diag, refs, {"source"});
+    // An empty source (as a saved configuration records "none") is the training split.
+    const Value* src = st.find("source");
+    if (src && src->type() == Value::Type::table && src->as_table().empty()) src = nullptr;
+    if (src) {
+      // Another data set as the stream's source (auxiliary seeds): a [data]-like table.
+      Table source = validate_table(*src, data_schema(), path + ".source", diag, refs, {"streams"});
+      if (src->find("streams")) diag.add(src->loc(), "'" + path + ".source': a source cannot declare streams");
+      source.erase("streams");
+      stt["source"] = Value(source);
+    }
+    if (name == "train" || name == "eval")
+      diag.add(st.loc(), "'" + path + "': '" + name + "' is reserved; the [data] table configures the train stream");
+    if (ok && diag.empty()) {
+      Params spp(stt, path);
+      std::int64_t bs = spp.integer("batch_size");
+      cfg.streams.push_back(StreamSpec{name, bs > 0 ? bs : train.batch_size, spp.string("augment"), spp.integer("crop_padding"),
+                                       spp.real("noise")});
+    }
+    out[name] = Value(stt);
+  }
+
+  void data() {
+    const Value& dv = section("data", true);
+    Table t = validate_table(dv, data_schema(), "data", diag, refs, {"streams"});
+    Params dp(t, "[data]");
+    StreamSpec train{"train", 0, "none", 0, 0.0};
+    const bool ok = diag.empty();  // values are only typed when nothing failed so far
+    if (ok) train = StreamSpec{"train", dp.integer("batch_size"), dp.string("augment"), dp.integer("crop_padding"), dp.real("noise")};
+    cfg.streams.push_back(train);
+    Table streams_out;
+    if (const Value* sv = dv.find("streams"); sv && sv->type() == Value::Type::table)
+      for (auto& [name, st] : sv->as_table()) stream(name, st, train, ok, streams_out);
+    t["streams"] = Value(streams_out);
+    resolved["data"] = Value(t);
+    cfg.data.params = Params(t, "[data]");
+  }
+
+  void model() {
+    const Value& model = section("model", true);
+    Table model_out;
+    if (model.type() == Value::Type::table) {
+      validate_table(model,
+                     {p::table("backbone", {}, "the network, a table like { plugin = \"convnet\" }").require(),
+                      p::table("norm", {}, "normalization")},
+                     "model", diag, refs, {"backbone", "norm"});
+      if (const Value* b = model.find("backbone")) cfg.backbone = component(*b, Kind::backbone, "model.backbone", {});
+      Value norm_default(Table{{"plugin", Value("none", model.loc())}}, model.loc());
+      const Value* n = model.find("norm");
+      cfg.norm = component(n ? *n : norm_default, Kind::normalization, "model.norm", {});
+      model_out["backbone"] = Value(cfg.backbone.params.values());
+      model_out["norm"] = Value(cfg.norm.params.values());
+      model_out["backbone"].as_table()["plugin"] = Value(cfg.backbone.plugin);
+      model_out["norm"].as_table()["plugin"] = Value(cfg.norm.plugin);
+    } else {
+      diag.add(model.loc(), "'model': expected a table");
+    }
+    resolved["model"] = Value(model_out);
+  }
+
+  void samplers() {
+    if (const Value* s = root.find("samplers")) {
+      if (s->type() != Value::Type::table) diag.add(s->loc(), "'samplers': expected a table of [samplers.<name>] tables");
+      else
+        for (auto& [name, v] : s->as_table()) {
+          auto c = component(v, Kind::sampler, "samplers." + name, {});
+          c.name = name;
+          cfg.samplers.push_back(std::move(c));
+        }
+    }
+  }
+
+  /// The stage's scalar settings (only when its table validated, so every key is present).
+  void stage_settings(StageSpec& st, const Params& sp, const Value& sv, const std::string& path) {
+    st.epochs = sp.integer("epochs");
+    st.steps = sp.integer("steps");
+    if ((st.epochs > 0) == (st.steps > 0))
+      diag.add(sv.loc(), "'" + path + "': expected exactly one of 'epochs' or 'steps' to be positive, found epochs = " +
+                             std::to_string(st.epochs) + ", steps = " + std::to_string(st.steps));
+    st.grad_clip = sp.real("grad_clip");
+    st.norm_mode = sp.string("norm_mode");
+    st.eval_every = sp.integer("eval_every");
+    st.ema = sp.real("ema");
+    st.init = sp.string("init");
+    st.eval_weights = sp.string("eval_weights");
+    st.loss_bound = sp.real("loss_bound");
+    st.energy_bound = sp.real("energy_bound");
+    if (st.eval_weights == "ema" && st.ema <= 0)
+      diag.add(sv.loc(), "'" + path + ".eval_weights': \"ema\" needs an average; set '" + path + ".ema' (e.g. 0.999)");
+  }
+
+  Value stage(const Value& sv, std::size_t i) {
+    const Schema weighted = {p::real("weight", "multiplier of this loss in the total").set_default(1.0),
+                             p::string("name", "name under which terms are logged (default: the plugin name)")};
+    std::string path = "stage." + std::to_string(i);
+    Table t = validate_table(sv, stage_schema(), path, diag, refs, {"losses"});
+    StageSpec st;
+    Params sp(t, path);
+    st.name = sp.has("name") ? sp.string("name") : "stage" + std::to_string(i);
+    if (t.count("epochs")) stage_settings(st, sp, sv, path);
+    const Value* losses = sv.find("losses");
+    if (losses && losses->type() == Value::Type::list) {
+      List losses_out;
+      size_t j = 0;
+      for (auto& lv : losses->as_list()) {
+        auto c = component(lv, Kind::loss, path + ".losses." + std::to_string(j++), weighted);
+        Table lt = c.params.values();
+        lt["plugin"] = Value(c.plugin);
+        lt["weight"] = Value(c.weight);
+        lt["name"] = Value(c.name);
+        losses_out.push_back(Value(lt));
+        st.losses.push_back(std::move(c));
+      }
+      t["losses"] = Value(losses_out);
+    }
+    if (losses && (losses->type() != Value::Type::list || losses->as_list().empty()))
+      diag.add(losses->loc(), "'" + path + ".losses': expected a non-empty array of loss tables like [ { plugin = \"ce\" } ]");
+    t["name"] = Value(st.name);
+    stage_tables.emplace_back(t.count("optimizer") ? sp.table("optimizer") : Params(),
+                              t.count("schedule") ? sp.table("schedule") : Params());
+    cfg.stages.push_back(std::move(st));
+    return Value(t);
+  }
+
+  void stages() {
+    const Value& stages = section("stage", true);
+    List stages_out;
+    if (stages.type() == Value::Type::list && !stages.as_list().empty()) {
+      size_t i = 0;
+      for (auto& sv : stages.as_list()) stages_out.push_back(stage(sv, i++));
+    } else if (root.find("stage")) {
+      diag.add(stages.loc(), "'stage': expected one or more [[stage]] tables");
+    }
+    resolved["stage"] = Value(stages_out);
+  }
+
+  void metrics() {
+    const Schema named = {p::string("name", "name under which results are logged (default: the plugin name)")};
+    List metrics_out;
+    if (const Value* m = root.find("metric")) {
+      if (m->type() != Value::Type::list) diag.add(m->loc(), "'metric': expected [[metric]] tables");
+      else {
+        size_t i = 0;
+        for (auto& mv : m->as_list()) {
+          auto c = component(mv, Kind::metric, "metric." + std::to_string(i++), named);
+          Table mt = c.params.values();
+          mt["plugin"] = Value(c.plugin);
+          mt["name"] = Value(c.name);
+          metrics_out.push_back(Value(mt));
+          cfg.metrics.push_back(std::move(c));
+        }
+      }
+    }
+    resolved["metric"] = Value(metrics_out);
+  }
+
+  /// Component names become HDF5 group names: unique (per stage for losses) and without '/'.
+  void check_names() {
+    auto check = [&](const std::vector<ComponentSpec>& group) {
+      std::vector<std::string> seen;
+      for (auto& c : group) {
+        if (c.name.empty()) continue;
+        if (c.name.find('/') != std::string::npos)
+          diag.add(root.loc(), "'" + c.instance + "': name '" + c.name + "' must not contain '/'");
+        if (std::find(seen.begin(), seen.end(), c.name) != seen.end())
+          diag.add(root.loc(), "'" + c.instance + "': name '" + c.name + "' is used twice; give one of them `name = \"...\"`");
+        seen.push_back(c.name);
+      }
+    };
+    check(cfg.metrics);
+    for (auto& st : cfg.stages) check(st.losses);
+  }
+
+  /// A loss and the samplers it references read the same data stream: labels and clean
+  /// partners of a sample come from the batch it was made from. Both sides are found by
+  /// their declared stream references (param::stream), whatever the parameters are called.
+  void check_loss_streams(std::size_t si, std::size_t li) {
+    const ComponentSpec& l = cfg.stages[si].losses[li];
+    const LoadedEntry* e = registry.find(Kind::loss, l.plugin);
+    if (!e) return;
+    const std::string loss_stream = stream_of(e->entry.schema(), l.params);
+    if (loss_stream.empty()) return;
+    for (auto& spec : e->entry.schema()) {
+      if (spec.type != ParamType::reference || spec.ref_kind != "sampler" || !l.params.has(spec.name)) continue;
+      const std::string& sampler = l.params.string(spec.name);
+      auto s = std::find_if(cfg.samplers.begin(), cfg.samplers.end(), [&](const ComponentSpec& c) { return c.name == sampler; });
+      if (s == cfg.samplers.end()) continue;
+      const LoadedEntry* se = registry.find(Kind::sampler, s->plugin);
+      const std::string sampler_stream = se ? stream_of(se->entry.schema(), s->params) : "";
+      if (sampler_stream.empty() || sampler_stream == loss_stream) continue;
+      const Value& where = root.find("stage")->as_list()[si].find("losses")->as_list()[li];
+      diag.add(where.loc(), "'" + l.instance + "': reads stream '" + loss_stream + "' but its " + spec.name + " '" + sampler +
+                                "' samples from stream '" + sampler_stream +
+                                "'; give both the same stream (labels and clean inputs must match the samples)");
+    }
+  }
+
+  void record_samplers() {
+    Table samplers_out;
+    for (auto& c : cfg.samplers) {
+      Table t = c.params.values();
+      t["plugin"] = Value(c.plugin);
+      samplers_out[c.name] = Value(t);
+    }
+    resolved["samplers"] = Value(samplers_out);
+  }
 };
 
 }  // namespace
 
 VariantConfig resolve(const Variant& variant, const Registry& registry) {
   Resolver r(registry, variant.tree);
-  VariantConfig cfg;
-  cfg.name = variant.name;
-  Table resolved;
-
-  {
-    const Value& root = variant.tree;
-    if (root.find("metric") && !root.find("experiment") && !root.find("data") && !root.find("model") && !root.find("stage"))
-      r.diag.add(root.loc(), "this looks like a metrics file (it has [[metric]] but no [experiment], [data], [model] or "
-                             "[[stage]]): give it to `ebmlab eval RUN.h5 --metrics-file FILE`; `validate` and `run` "
-                             "take experiment descriptors");
-  }
-  for (auto& [key, v] : variant.tree.as_table())
-    if (std::find(kTopLevel.begin(), kTopLevel.end(), key) == kTopLevel.end()) {
-      auto near = closest(key, kTopLevel);
-      r.diag.add(v.loc(), "unknown top-level key '" + key + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?") +
-                              " (expected one of: " + join(kTopLevel) + ")");
-    }
-
-  // Plain sections are validated now and typed at the end, once nothing failed.
-  auto plain = [&](const std::string& key, const Schema& schema, bool required) {
-    const Value& v = r.section(key, required);
-    Table t = validate_table(v, schema, key, r.diag, r.refs);
-    resolved[key] = Value(t);
-    return Params(t, "[" + key + "]");
-  };
-  const Params experiment = plain("experiment", experiment_schema(), true);
-  {
-    const Value& dv = r.section("data", true);
-    Table t = validate_table(dv, data_schema(), "data", r.diag, r.refs, {"streams"});
-    Params dp(t, "[data]");
-    StreamSpec train{"train", 0, "none", 0, 0.0};
-    const bool ok = r.diag.empty();  // values are only typed when nothing failed so far
-    if (ok) train = StreamSpec{"train", dp.integer("batch_size"), dp.string("augment"), dp.integer("crop_padding"), dp.real("noise")};
-    cfg.streams.push_back(train);
-    Table streams_out;
-    if (const Value* sv = dv.find("streams"); sv && sv->type() == Value::Type::table) {
-      for (auto& [name, st] : sv->as_table()) {
-        std::string path = "data.streams." + name;
-        Table stt = validate_table(st, stream_schema(), path, r.diag, r.refs, {"source"});
-        // An empty source (as a saved configuration records "none") is the training split.
-        const Value* src = st.find("source");
-        if (src && src->type() == Value::Type::table && src->as_table().empty()) src = nullptr;
-        if (src) {
-          // Another data set as the stream's source (auxiliary seeds): a [data]-like table.
-          Table source = validate_table(*src, data_schema(), path + ".source", r.diag, r.refs, {"streams"});
-          if (src->find("streams")) r.diag.add(src->loc(), "'" + path + ".source': a source cannot declare streams");
-          source.erase("streams");
-          stt["source"] = Value(source);
-        }
-        if (name == "train" || name == "eval")
-          r.diag.add(st.loc(), "'" + path + "': '" + name + "' is reserved; the [data] table configures the train stream");
-        if (ok && r.diag.empty()) {
-          Params spp(stt, path);
-          std::int64_t bs = spp.integer("batch_size");
-          cfg.streams.push_back(StreamSpec{name, bs > 0 ? bs : train.batch_size, spp.string("augment"),
-                                           spp.integer("crop_padding"), spp.real("noise")});
-        }
-        streams_out[name] = Value(stt);
-      }
-    }
-    t["streams"] = Value(streams_out);
-    resolved["data"] = Value(t);
-    cfg.data.params = Params(t, "[data]");
-  }
-  const Params log = plain("log", log_schema(), false);
-  const Params checkpoint = plain("checkpoint", checkpoint_schema(), false);
-  std::vector<std::pair<Params, Params>> stage_tables;  ///< optimizer, schedule of each stage
-
-  const Schema named = {p::string("name", "name under which results are logged (default: the plugin name)")};
-  const Schema weighted = {p::real("weight", "multiplier of this loss in the total").set_default(1.0),
-                           p::string("name", "name under which terms are logged (default: the plugin name)")};
-
-  // [model]
-  const Value& model = r.section("model", true);
-  Table model_out;
-  if (model.type() == Value::Type::table) {
-    validate_table(model, {p::table("backbone", {}, "the network, a table like { plugin = \"convnet\" }").require(), p::table("norm", {}, "normalization")}, "model",
-                   r.diag, r.refs, {"backbone", "norm"});
-    if (const Value* b = model.find("backbone")) cfg.backbone = r.component(*b, Kind::backbone, "model.backbone", {});
-    Value norm_default(Table{{"plugin", Value("none", model.loc())}}, model.loc());
-    const Value* n = model.find("norm");
-    cfg.norm = r.component(n ? *n : norm_default, Kind::normalization, "model.norm", {});
-    model_out["backbone"] = Value(cfg.backbone.params.values());
-    model_out["norm"] = Value(cfg.norm.params.values());
-    model_out["backbone"].as_table()["plugin"] = Value(cfg.backbone.plugin);
-    model_out["norm"].as_table()["plugin"] = Value(cfg.norm.plugin);
-  } else {
-    r.diag.add(model.loc(), "'model': expected a table");
-  }
-  resolved["model"] = Value(model_out);
-
-  // [samplers.<name>]
-  if (const Value* s = variant.tree.find("samplers")) {
-    if (s->type() != Value::Type::table) r.diag.add(s->loc(), "'samplers': expected a table of [samplers.<name>] tables");
-    else
-      for (auto& [name, v] : s->as_table()) {
-        auto c = r.component(v, Kind::sampler, "samplers." + name, {});
-        c.name = name;
-        cfg.samplers.push_back(std::move(c));
-      }
-  }
-
-  // [[stage]]
-  const Value& stages = r.section("stage", true);
-  List stages_out;
-  if (stages.type() == Value::Type::list && !stages.as_list().empty()) {
-    size_t i = 0;
-    for (auto& sv : stages.as_list()) {
-      std::string path = "stage." + std::to_string(i);
-      Table t = validate_table(sv, stage_schema(), path, r.diag, r.refs, {"losses"});
-      StageSpec st;
-      Params sp(t, path);
-      st.name = sp.has("name") ? sp.string("name") : "stage" + std::to_string(i);
-      if (t.count("epochs")) {
-        st.epochs = sp.integer("epochs");
-        st.steps = sp.integer("steps");
-        if ((st.epochs > 0) == (st.steps > 0))
-          r.diag.add(sv.loc(), "'" + path + "': expected exactly one of 'epochs' or 'steps' to be positive, found epochs = " +
-                                   std::to_string(st.epochs) + ", steps = " + std::to_string(st.steps));
-        st.grad_clip = sp.real("grad_clip");
-        st.norm_mode = sp.string("norm_mode");
-        st.eval_every = sp.integer("eval_every");
-        st.ema = sp.real("ema");
-        st.init = sp.string("init");
-        st.eval_weights = sp.string("eval_weights");
-        st.loss_bound = sp.real("loss_bound");
-        st.energy_bound = sp.real("energy_bound");
-        if (st.eval_weights == "ema" && st.ema <= 0)
-          r.diag.add(sv.loc(), "'" + path + ".eval_weights': \"ema\" needs an average; set '" + path + ".ema' (e.g. 0.999)");
-      }
-      if (const Value* losses = sv.find("losses"); losses && losses->type() == Value::Type::list) {
-        List losses_out;
-        size_t j = 0;
-        for (auto& lv : losses->as_list()) {
-          auto c = r.component(lv, Kind::loss, path + ".losses." + std::to_string(j++), weighted);
-          Table lt = c.params.values();
-          lt["plugin"] = Value(c.plugin);
-          lt["weight"] = Value(c.weight);
-          lt["name"] = Value(c.name);
-          losses_out.push_back(Value(lt));
-          st.losses.push_back(std::move(c));
-        }
-        t["losses"] = Value(losses_out);
-      }
-      if (const Value* losses = sv.find("losses");
-          losses && (losses->type() != Value::Type::list || losses->as_list().empty()))
-        r.diag.add(losses->loc(), "'" + path + ".losses': expected a non-empty array of loss tables like [ { plugin = \"ce\" } ]");
-      t["name"] = Value(st.name);
-      stages_out.push_back(Value(t));
-      stage_tables.emplace_back(t.count("optimizer") ? sp.table("optimizer") : Params(),
-                                t.count("schedule") ? sp.table("schedule") : Params());
-      cfg.stages.push_back(std::move(st));
-      ++i;
-    }
-  } else if (variant.tree.find("stage")) {
-    r.diag.add(stages.loc(), "'stage': expected one or more [[stage]] tables");
-  }
-  resolved["stage"] = Value(stages_out);
-
-  // [[metric]]
-  List metrics_out;
-  if (const Value* m = variant.tree.find("metric")) {
-    if (m->type() != Value::Type::list) r.diag.add(m->loc(), "'metric': expected [[metric]] tables");
-    else {
-      size_t i = 0;
-      for (auto& mv : m->as_list()) {
-        auto c = r.component(mv, Kind::metric, "metric." + std::to_string(i++), named);
-        Table mt = c.params.values();
-        mt["plugin"] = Value(c.plugin);
-        mt["name"] = Value(c.name);
-        metrics_out.push_back(Value(mt));
-        cfg.metrics.push_back(std::move(c));
-      }
-    }
-  }
-  resolved["metric"] = Value(metrics_out);
-
-  // Component names become HDF5 group names: they must be unique and contain no '/'.
-  std::vector<std::string> seen;
-  auto unique = [&](const ComponentSpec& c, const SourceLoc& where) {
-    if (c.name.empty()) return;
-    if (c.name.find('/') != std::string::npos)
-      r.diag.add(where, "'" + c.instance + "': name '" + c.name + "' must not contain '/'");
-    if (std::find(seen.begin(), seen.end(), c.name) != seen.end())
-      r.diag.add(where, "'" + c.instance + "': name '" + c.name + "' is used twice; give one of them `name = \"...\"`");
-    seen.push_back(c.name);
-  };
-  for (auto& c : cfg.metrics) unique(c, variant.tree.loc());
-  seen.clear();
-  for (auto& st : cfg.stages) {
-    for (auto& c : st.losses) unique(c, variant.tree.loc());
-    seen.clear();
-  }
-
-  // A loss and the samplers it references read the same data stream: labels and clean
-  // partners of a sample come from the batch it was made from. Both sides are found by
-  // their declared stream references (param::stream), whatever the parameters are called.
-  if (r.diag.empty()) {
-    const Value* stage_list = variant.tree.find("stage");
-    for (std::size_t si = 0; si < cfg.stages.size(); ++si)
-      for (std::size_t li = 0; li < cfg.stages[si].losses.size(); ++li) {
-        const ComponentSpec& l = cfg.stages[si].losses[li];
-        const LoadedEntry* e = registry.find(Kind::loss, l.plugin);
-        if (!e) continue;
-        const std::string loss_stream = stream_of(e->entry.schema(), l.params);
-        if (loss_stream.empty()) continue;
-        for (auto& spec : e->entry.schema()) {
-          if (spec.type != ParamType::reference || spec.ref_kind != "sampler" || !l.params.has(spec.name)) continue;
-          const std::string& sampler = l.params.string(spec.name);
-          auto s = std::find_if(cfg.samplers.begin(), cfg.samplers.end(), [&](const ComponentSpec& c) { return c.name == sampler; });
-          if (s == cfg.samplers.end()) continue;
-          const LoadedEntry* se = registry.find(Kind::sampler, s->plugin);
-          const std::string sampler_stream = se ? stream_of(se->entry.schema(), s->params) : "";
-          if (sampler_stream.empty() || sampler_stream == loss_stream) continue;
-          const Value& where = stage_list->as_list()[si].find("losses")->as_list()[li];
-          r.diag.add(where.loc(), "'" + l.instance + "': reads stream '" + loss_stream + "' but its " + spec.name +
-                                      " '" + sampler + "' samples from stream '" + sampler_stream +
-                                      "'; give both the same stream (labels and clean inputs must match the samples)");
-        }
-      }
-  }
-
-  Table samplers_out;
-  for (auto& c : cfg.samplers) {
-    Table t = c.params.values();
-    t["plugin"] = Value(c.plugin);
-    samplers_out[c.name] = Value(t);
-  }
-  resolved["samplers"] = Value(samplers_out);
-
+  r.cfg.name = variant.name;
+  r.check_top_level();
+  const Params experiment = r.plain("experiment", experiment_schema(), true);
+  r.data();
+  const Params log = r.plain("log", log_schema(), false);
+  const Params checkpoint = r.plain("checkpoint", checkpoint_schema(), false);
+  r.model();
+  r.samplers();
+  r.stages();
+  r.metrics();
+  r.check_names();
+  if (r.diag.empty())
+    for (std::size_t si = 0; si < r.cfg.stages.size(); ++si)
+      for (std::size_t li = 0; li < r.cfg.stages[si].losses.size(); ++li) r.check_loss_streams(si, li);
+  r.record_samplers();
   r.diag.raise();
-  cfg.resolved = Value(std::move(resolved));
-  type_sections(cfg, experiment, log, checkpoint, stage_tables);
+  VariantConfig cfg = std::move(r.cfg);
+  cfg.resolved = Value(std::move(r.resolved));
+  type_sections(cfg, experiment, log, checkpoint, r.stage_tables);
   return cfg;
 }
 

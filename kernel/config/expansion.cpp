@@ -226,6 +226,70 @@ Override parse_override(const std::string& arg) {
   return o;
 }
 
+namespace {
+
+/// The [variants.NAME] overlays merged onto the base document, or the base alone as "main".
+std::vector<Variant> named_variants(const Value& root, const Value& base) {
+  std::vector<Variant> named;
+  const Value* variants = root.find("variants");
+  if (!variants) {
+    named.push_back(Variant{"main", base});
+    return named;
+  }
+  if (variants->type() != Value::Type::table || variants->as_table().empty())
+    throw SchemaError(variants->loc().str() + ": 'variants' must be a table of named overlays ([variants.NAME])");
+  for (auto* kv : in_file_order(variants->as_table())) {
+    if (kv->second.type() != Value::Type::table)
+      throw SchemaError(kv->second.loc().str() + ": 'variants." + kv->first + "' must be a table");
+    if (const Value* pl = kv->second.find("plugins"))
+      throw SchemaError(pl->loc().str() + ": 'variants." + kv->first +
+                        ".plugins': plugin paths apply to the whole descriptor; move [plugins] to the top level");
+    named.push_back(Variant{kv->first, deep_merge(base, kv->second)});
+  }
+  return named;
+}
+
+/// Every named variant crossed with every point of the [sweep]; swept values are appended
+/// to the name as label=value (a lone "main" is dropped from the name).
+std::vector<Variant> sweep_variants(const Value& sweep, const std::vector<Variant>& named, bool has_variants) {
+  std::vector<Axis> axes = sweep_axes(sweep);
+  // Groups of axes; each group advances one index for all its axes.
+  std::vector<std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < axes.size(); ++i) {
+    if (i == 0 || axes[i].group != axes[i - 1].group) groups.emplace_back();
+    groups.back().push_back(i);
+  }
+  std::size_t total = 1;
+  for (auto& g : groups) {
+    total *= axes[g.front()].values.size();
+    if (total * named.size() > kMaxVariants)
+      throw SchemaError(sweep.loc().str() + ": the sweep expands to more than " + std::to_string(kMaxVariants) +
+                        " variants; split it into several descriptors or use fewer values");
+  }
+  std::vector<Variant> out;
+  for (auto& v : named)
+    for (std::size_t flat = 0; flat < total; ++flat) {
+      Variant x{has_variants ? v.name : "", v.tree};
+      std::size_t rest = flat;
+      std::vector<std::size_t> pick(groups.size());
+      for (std::size_t g = groups.size(); g-- > 0;) {
+        const std::size_t n = axes[groups[g].front()].values.size();
+        pick[g] = rest % n;
+        rest /= n;
+      }
+      for (std::size_t g = 0; g < groups.size(); ++g)
+        for (std::size_t a : groups[g]) {
+          const Value& value = axes[a].values[pick[g]];
+          set_path(x.tree, axes[a].segments, value, axes[a].loc.str() + ": sweep key '" + axes[a].path + "'");
+          x.name += (x.name.empty() ? "" : "-") + axes[a].label + "=" + label_value(value);
+        }
+      out.push_back(std::move(x));
+    }
+  return out;
+}
+
+}  // namespace
+
 std::vector<Variant> expand(const Descriptor& d, const std::vector<Override>& overrides) {
   Value root = d.root;
   // Overrides of the expansion itself apply to the document first.
@@ -240,62 +304,9 @@ std::vector<Variant> expand(const Descriptor& d, const std::vector<Override>& ov
   base.as_table().erase("variants");
   base.as_table().erase("sweep");
   base.as_table().erase("plugins");  // the whole file's, read by descriptor_plugin_paths()
-  std::vector<Variant> named;
-  const Value* variants = root.find("variants");
-  if (!variants) {
-    named.push_back(Variant{"main", base});
-  } else {
-    if (variants->type() != Value::Type::table || variants->as_table().empty())
-      throw SchemaError(variants->loc().str() + ": 'variants' must be a table of named overlays ([variants.NAME])");
-    for (auto* kv : in_file_order(variants->as_table())) {
-      if (kv->second.type() != Value::Type::table)
-        throw SchemaError(kv->second.loc().str() + ": 'variants." + kv->first + "' must be a table");
-      if (const Value* pl = kv->second.find("plugins"))
-        throw SchemaError(pl->loc().str() + ": 'variants." + kv->first +
-                          ".plugins': plugin paths apply to the whole descriptor; move [plugins] to the top level");
-      named.push_back(Variant{kv->first, deep_merge(base, kv->second)});
-    }
-  }
-
-  std::vector<Variant> out;
+  std::vector<Variant> named = named_variants(root, base);
   const Value* sweep = root.find("sweep");
-  if (!sweep) {
-    out = std::move(named);
-  } else {
-    std::vector<Axis> axes = sweep_axes(*sweep);
-    // Groups of axes; each group advances one index for all its axes.
-    std::vector<std::vector<std::size_t>> groups;
-    for (std::size_t i = 0; i < axes.size(); ++i) {
-      if (i == 0 || axes[i].group != axes[i - 1].group) groups.emplace_back();
-      groups.back().push_back(i);
-    }
-    std::size_t total = 1;
-    for (auto& g : groups) {
-      total *= axes[g.front()].values.size();
-      if (total * named.size() > kMaxVariants)
-        throw SchemaError(sweep->loc().str() + ": the sweep expands to more than " + std::to_string(kMaxVariants) +
-                          " variants; split it into several descriptors or use fewer values");
-    }
-    for (auto& v : named) {
-      for (std::size_t flat = 0; flat < total; ++flat) {
-        Variant x{variants ? v.name : "", v.tree};
-        std::size_t rest = flat;
-        std::vector<std::size_t> pick(groups.size());
-        for (std::size_t g = groups.size(); g-- > 0;) {
-          const std::size_t n = axes[groups[g].front()].values.size();
-          pick[g] = rest % n;
-          rest /= n;
-        }
-        for (std::size_t g = 0; g < groups.size(); ++g)
-          for (std::size_t a : groups[g]) {
-            const Value& value = axes[a].values[pick[g]];
-            set_path(x.tree, axes[a].segments, value, axes[a].loc.str() + ": sweep key '" + axes[a].path + "'");
-            x.name += (x.name.empty() ? "" : "-") + axes[a].label + "=" + label_value(value);
-          }
-        out.push_back(std::move(x));
-      }
-    }
-  }
+  std::vector<Variant> out = sweep ? sweep_variants(*sweep, named, root.find("variants") != nullptr) : std::move(named);
 
   for (auto& v : out)
     for (auto& o : overrides)

@@ -36,16 +36,8 @@ namespace {
 
 /// The latest periodic checkpoint of a variant that reads back whole (none: step -1).
 std::pair<std::int64_t, std::string> latest_checkpoint(const fs::path& dir) {
-  std::vector<std::pair<std::int64_t, std::string>> found;
-  if (fs::is_directory(dir))
-    for (auto& e : fs::directory_iterator(dir)) {
-      const std::string f = e.path().filename().string();
-      if (f.rfind("ckpt-", 0) != 0 || e.path().extension() != ".h5" || f == "ckpt-best.h5") continue;
-      try {
-        found.emplace_back(std::stoll(f.substr(5)), e.path().string());
-      } catch (...) {}
-    }
-  std::sort(found.rbegin(), found.rend());
+  auto found = periodic_checkpoints(dir.string());
+  std::reverse(found.begin(), found.end());  // newest first
   for (auto& [step, path] : found) {
     try {
       read_checkpoint(path);
@@ -235,13 +227,15 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
         if (!log) log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
         log->set_status("failed", e.what());
         log->close();
-      } catch (...) {}
+      } catch (const std::exception& again) {
+        // Reported after the first error, which stays the one the exit status is about.
+        std::cerr << ("ebmlab run: could not mark " + plan.log_path + " failed: " + again.what() + "\n");
+      }
     }
     // One write per message: --jobs workers share stderr, and pieces written separately interleave.
     std::cerr << ("ebmlab run: variant '" + cfg.name + "' failed: " + e.what() + "\n");
     return 1;
   }
 }
-
 
 }  // namespace ebm::kernel

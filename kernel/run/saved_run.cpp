@@ -33,7 +33,7 @@ VariantConfig config_from_json(const json::value& resolved, const std::string& v
 
 SavedRun open_saved_run(const std::string& index, const std::string& variant, const Registry& registry) {
   if (!fs::exists(index)) throw ConfigError(index + ": no such file (give the run's index file, e.g. runs/<name>.h5)");
-  check_format(open_file(index), index);
+  check_format(open_for_read(index), index);
   json::value all = parse_json(read_string(index, "resolved"), index, "the 'resolved' dataset");
   if (!all.is_object()) throw ConfigError(index + ": 'resolved' is not a table of variants");
   const json::object& variants = all.get_object();
@@ -67,7 +67,7 @@ SavedRun saved_run_of_checkpoint(const std::string& checkpoint, const Registry& 
   if (!fs::exists(run.log))
     throw ConfigError(checkpoint + ": cannot tell which model wrote it: expected its variant log " + run.log +
                       " (checkpoints live in <run>/<variant>/ beside <run>/<variant>.h5)");
-  check_format(open_file(run.log), run.log);
+  check_format(open_for_read(run.log), run.log);
   run.cfg = config_from_json(parse_json(read_string(run.log, "config"), run.log, "the 'config' dataset"), run.variant,
                              run.log, registry);
   return run;
@@ -123,39 +123,14 @@ std::string find_checkpoint(const SavedRun& run, const std::string& which) {
 
 void verify_checkpoint(const SavedRun& run, const std::string& checkpoint) {
   if (!fs::exists(run.log)) return;
-  struct Row {
-    std::int64_t step;
-    char file[64];
-    char sha256[65];
-  };
-  hid_t f = h5::open_for_read(run.log);
-  hid_t ds;
-  H5E_BEGIN_TRY { ds = H5Dopen2(f, "checkpoints", H5P_DEFAULT); } H5E_END_TRY;
   std::string recorded;
-  if (ds >= 0) {
-    hid_t type = H5Tcreate(H5T_COMPOUND, sizeof(Row));
-    hid_t s1 = h5::string_type(64), s2 = h5::string_type(65);
-    H5Tinsert(type, "step", HOFFSET(Row, step), H5T_NATIVE_INT64);
-    H5Tinsert(type, "file", HOFFSET(Row, file), s1);
-    H5Tinsert(type, "sha256", HOFFSET(Row, sha256), s2);
-    hid_t space = H5Dget_space(ds);
-    std::vector<Row> rows(static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)));
-    if (!rows.empty()) H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data());
-    // Records name files relative to the log's folder; the latest record of a file wins
-    // (ckpt-best.h5 is rewritten).
-    const fs::path base = fs::absolute(run.log).parent_path();
-    for (auto& r : rows) {
-      std::error_code ec;
-      if (fs::equivalent(base / std::string(r.file, strnlen(r.file, sizeof r.file)), checkpoint, ec))
-        recorded = std::string(r.sha256, strnlen(r.sha256, sizeof r.sha256));
-    }
-    H5Sclose(space);
-    H5Tclose(s1);
-    H5Tclose(s2);
-    H5Tclose(type);
-    H5Dclose(ds);
+  // Records name files relative to the log's folder; the latest record of a file wins
+  // (ckpt-best.h5 is rewritten).
+  const fs::path base = fs::absolute(run.log).parent_path();
+  for (auto& r : h5::read_checkpoint_rows(h5::open_for_read(run.log))) {
+    std::error_code ec;
+    if (fs::equivalent(base / r.file, checkpoint, ec)) recorded = r.sha256;
   }
-  H5Fclose(f);
   if (recorded.empty()) return;
   const std::string actual = sha256_file(checkpoint);
   if (actual != recorded)

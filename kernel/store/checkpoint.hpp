@@ -39,6 +39,10 @@ std::string write_checkpoint(const std::string& path, const CheckpointData& data
 /// checkpoint, has an unsupported type, or claims an absurd size (checked before allocating).
 CheckpointData read_checkpoint(const std::string& path);
 
+/// The periodic checkpoint files `ckpt-<step>.h5` in `dir` (not ckpt-best.h5), as (step,
+/// path), by step ascending; nothing when `dir` is absent.
+std::vector<std::pair<std::int64_t, std::string>> periodic_checkpoints(const std::string& dir);
+
 /// Copies the checkpoint's model tensors into `model` by name. Every tensor of the model
 /// must be present with the same shape (DataError listing the differences otherwise).
 void load_model_weights(torch::nn::Module& model, const CheckpointData& data, const std::string& path);

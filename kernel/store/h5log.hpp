@@ -7,17 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "store/h5handle.hpp"
+#include "store/records.hpp"
+
 namespace ebm::kernel {
 
 /// 2: status_detail, checkpoints as (step, file, sha256). 3: tensor series, metric
 /// attributes, eval/<split>/ema_weights, posthoc/ evaluations.
 inline constexpr int kFormatVersion = 3;
-
-struct CurveRecord {
-  std::int64_t step;
-  double value;
-  double wall;  ///< seconds since the variant started
-};
 
 /// One variant's log. Every curve and evaluation series is created up front, then the
 /// file switches to SWMR mode so readers (h5py swmr=True, ebmlab watch) can follow it.
@@ -36,6 +33,9 @@ class VariantLog {
     std::map<std::string, std::map<std::string, std::string>> attrs;
   };
   VariantLog(const std::string& path, const std::string& variant, const std::string& config_json, const Layout& layout);
+  /// Writes what is still buffered when close() did not run (an error unwinding), then
+  /// closes; a failure there is not reported (the error that unwinds is), and the file is
+  /// then abandoned rather than closed (see abandon()).
   ~VariantLog();
   VariantLog(const VariantLog&) = delete;
   VariantLog& operator=(const VariantLog&) = delete;
@@ -73,19 +73,27 @@ class VariantLog {
  private:
   struct Series {
     std::string name;
-    std::int64_t dataset = -1;
+    h5::Handle dataset;
     std::int64_t rows = 0;
     std::vector<CurveRecord> pending;
   };
   void write_pending(Series& s);
+  /// After a failed write (a full disk): lets go of every handle without closing it. Closing
+  /// would write a superblock that counts data which never reached the disk, leaving a
+  /// truncated file HDF5 refuses to open; unclosed, the records written before the failure
+  /// stay readable, and --resume can carry them over.
+  void abandon();
   void lay_out(const std::string& variant, const std::string& config_json, const Layout& layout);
 
   std::string path_;
-  std::int64_t file_ = -1, status_ = -1, detail_ = -1, checkpoints_ = -1, record_type_ = -1;
+  // Declared first, so destroyed last: the datasets below close before the file.
+  h5::Handle file_;
+  h5::Handle status_, detail_, checkpoints_, record_type_, checkpoint_type_;
   std::int64_t checkpoint_rows_ = 0;
   struct TensorSeries {
     TensorSpec spec;
-    std::int64_t data = -1, steps = -1, rows = 0;
+    h5::Handle data, steps;
+    std::int64_t rows = 0;
   };
   std::vector<Series> curves_, evals_;
   std::vector<TensorSeries> tensors_;

@@ -1,12 +1,20 @@
 // Small helpers over the HDF5 C API shared by the variant logs and checkpoints.
 #include "store/h5util.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <type_traits>
 
 #include "ebmlab/error.hpp"
 
 namespace ebm::kernel::h5 {
+
+static_assert(std::is_same_v<hid_t, Id>, "h5handle.hpp's Id must be HDF5's hid_t");
 
 namespace {
 // The innermost entry of HDF5's error stack: the operating system's reason when there is
@@ -44,30 +52,60 @@ hid_t check(hid_t id, const std::string& file, const std::string& what) {
   return id;
 }
 
-hid_t string_type(std::size_t length) {
-  hid_t t = H5Tcopy(H5T_C_S1);
+Handle string_type(std::size_t length) {
+  Handle t(H5Tcopy(H5T_C_S1));
   H5Tset_size(t, std::max<std::size_t>(length, 1));
   H5Tset_cset(t, H5T_CSET_UTF8);
   return t;
 }
 
+Handle link_create_with_parents() {
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(lcpl, 1);
+  return lcpl;
+}
+
+Handle curve_record_type() {
+  Handle t(H5Tcreate(H5T_COMPOUND, sizeof(CurveRecord)));
+  H5Tinsert(t, "step", HOFFSET(CurveRecord, step), H5T_NATIVE_INT64);
+  H5Tinsert(t, "value", HOFFSET(CurveRecord, value), H5T_NATIVE_DOUBLE);
+  H5Tinsert(t, "wall", HOFFSET(CurveRecord, wall), H5T_NATIVE_DOUBLE);
+  return t;
+}
+
+Handle checkpoint_row_type() {
+  Handle t(H5Tcreate(H5T_COMPOUND, sizeof(CheckpointRow)));
+  H5Tinsert(t, "step", HOFFSET(CheckpointRow, step), H5T_NATIVE_INT64);
+  H5Tinsert(t, "file", HOFFSET(CheckpointRow, file), string_type(sizeof(CheckpointRow::file)));
+  H5Tinsert(t, "sha256", HOFFSET(CheckpointRow, sha256), string_type(sizeof(CheckpointRow::sha256)));
+  return t;
+}
+
+std::vector<CheckpointRecord> read_checkpoint_rows(hid_t file) {
+  Handle ds = open_dataset(file, "checkpoints");
+  if (!ds.ok()) return {};
+  Handle space(H5Dget_space(ds));
+  std::vector<CheckpointRow> rows(static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space), 0)));
+  if (!rows.empty() && H5Dread(ds, checkpoint_row_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()) < 0) return {};
+  std::vector<CheckpointRecord> out;
+  for (auto& r : rows)
+    out.push_back({r.step, std::string(r.file, strnlen(r.file, sizeof r.file)),
+                   std::string(r.sha256, strnlen(r.sha256, sizeof r.sha256))});
+  return out;
+}
+
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
-  hid_t type = string_type(value.size());
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT);
+  Handle type = string_type(value.size());
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle a(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT));
   std::string padded = value.empty() ? std::string(1, '\0') : value;
   H5Awrite(a, type, padded.data());
-  H5Aclose(a);
-  H5Sclose(space);
-  H5Tclose(type);
 }
 
 void write_int_attr(hid_t obj, const std::string& name, std::int64_t value) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT);
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle a(H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT));
   H5Awrite(a, H5T_NATIVE_INT64, &value);
-  H5Aclose(a);
-  H5Sclose(space);
 }
 
 std::string now_iso() {
@@ -77,28 +115,72 @@ std::string now_iso() {
   return buf;
 }
 
-hid_t open_for_read(const std::string& file) {
+namespace {
+herr_t collect_error(unsigned, const H5E_error2_t* e, void* out) {
+  auto& msgs = *static_cast<std::vector<std::string>*>(out);
+  std::string d = e->desc ? e->desc : "";
+  if (!d.empty() && std::find(msgs.begin(), msgs.end(), d) == msgs.end()) msgs.push_back(d);
+  return 0;
+}
+}  // namespace
+
+Handle open_for_read(const std::string& file) {
+  if (!std::filesystem::exists(file)) throw ConfigError(file + ": no such file");
+  std::vector<std::string> msgs;
+  hid_t f;
   H5E_BEGIN_TRY {
-    hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    f = H5Fopen(file.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
     if (f < 0) f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f >= 0) return f;
+    if (f < 0) H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &msgs);
   } H5E_END_TRY;
-  throw ConfigError(file + ": cannot open as an HDF5 file");
+  if (f >= 0) return Handle(f);
+  std::string why;
+  for (auto it = msgs.rbegin(); it != msgs.rend(); ++it) why += (why.empty() ? "" : "; ") + *it;
+  throw ConfigError(file + ": cannot open as an HDF5 file (HDF5: " + (why.empty() ? "no detail" : why) + ")");
+}
+
+Handle open_dataset(hid_t loc, const std::string& path) {
+  hid_t d;
+  H5E_BEGIN_TRY { d = H5Dopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  return Handle(d);
+}
+
+Handle open_group(hid_t loc, const std::string& path) {
+  hid_t g;
+  H5E_BEGIN_TRY { g = H5Gopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  return Handle(g);
+}
+
+std::vector<std::string> members(hid_t group) {
+  std::vector<std::string> out;
+  H5G_info_t info;
+  if (H5Gget_info(group, &info) < 0) return out;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t n = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (n < 0) continue;
+    std::string name(static_cast<size_t>(n) + 1, '\0');
+    H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+    name.resize(static_cast<size_t>(n));
+    out.push_back(name);
+  }
+  return out;
+}
+
+void close_file(Handle& file, const std::string& name, const std::string& what) {
+  if (file.ok() && H5Fclose(file.release()) < 0) h5_fail(name, what);
 }
 
 std::string read_fixed_string(hid_t obj, bool attribute) {
-  hid_t type = attribute ? H5Aget_type(obj) : H5Dget_type(obj);
+  Handle type(attribute ? H5Aget_type(obj) : H5Dget_type(obj));
   std::string buf(H5Tget_size(type), '\0');
-  hid_t mem = string_type(buf.size());
+  Handle mem = string_type(buf.size());
   if (attribute) H5Aread(obj, mem, buf.data());
   else H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
-  H5Tclose(mem);
-  H5Tclose(type);
   return buf.substr(0, buf.find('\0'));
 }
 
-Handle::~Handle() {
-  if (id >= 0) H5E_BEGIN_TRY { H5Idec_ref(id); } H5E_END_TRY;
+void Handle::reset() {
+  if (id_ >= 0) H5E_BEGIN_TRY { H5Idec_ref(std::exchange(id_, -1)); } H5E_END_TRY;
 }
 
 std::string hostname() {
@@ -108,17 +190,12 @@ std::string hostname() {
 }
 
 void write_string_dataset(hid_t loc, const std::string& name, const std::string& value, const std::string& file) {
-  hid_t type = string_type(value.size());
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t ds = check(H5Dcreate2(loc, name.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), file, "creating " + name);
+  Handle type = string_type(value.size());
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle ds(check(H5Dcreate2(loc, name.c_str(), type, space, link_create_with_parents(), H5P_DEFAULT, H5P_DEFAULT), file,
+                  "creating " + name));
   std::string padded = value.empty() ? std::string(1, '\0') : value;
   H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data());
-  H5Dclose(ds);
-  H5Pclose(lcpl);
-  H5Sclose(space);
-  H5Tclose(type);
 }
 
 }  // namespace ebm::kernel::h5

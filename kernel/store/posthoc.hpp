@@ -8,6 +8,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "store/h5handle.hpp"
+
 namespace ebm::kernel {
 
 class PosthocWriter {
@@ -36,7 +38,7 @@ class PosthocWriter {
 
  private:
   std::string file_name_, group_;
-  std::int64_t file_ = -1, record_ = -1;
+  h5::Handle file_, record_;  // record_ closes first (destroyed in reverse order)
 };
 
 }  // namespace ebm::kernel

@@ -19,71 +19,13 @@ namespace ebm::kernel {
 
 namespace {
 
-herr_t collect_error(unsigned, const H5E_error2_t* e, void* out) {
-  auto& msgs = *static_cast<std::vector<std::string>*>(out);
-  std::string d = e->desc ? e->desc : "";
-  if (!d.empty() && std::find(msgs.begin(), msgs.end(), d) == msgs.end()) msgs.push_back(d);
-  return 0;
-}
-
 std::string string_dataset(hid_t f, const std::string& path, const std::string& file, const std::string& hint) {
   Handle d = open_dataset(f, path);
   if (!d.ok()) throw ConfigError(file + ": no '" + path + "' dataset; " + hint);
   return h5::read_fixed_string(d, false);
 }
 
-/// The in-memory layout of CurveRecord as an HDF5 compound type.
-Handle record_type() {
-  Handle type(H5Tcreate(H5T_COMPOUND, sizeof(CurveRecord)));
-  H5Tinsert(type, "step", HOFFSET(CurveRecord, step), H5T_NATIVE_INT64);
-  H5Tinsert(type, "value", HOFFSET(CurveRecord, value), H5T_NATIVE_DOUBLE);
-  H5Tinsert(type, "wall", HOFFSET(CurveRecord, wall), H5T_NATIVE_DOUBLE);
-  return type;
-}
-
 }  // namespace
-
-Handle open_file(const std::string& file) {
-  if (!fs::exists(file)) throw ConfigError(file + ": no such file");
-  std::vector<std::string> msgs;
-  hid_t f;
-  H5E_BEGIN_TRY {
-    f = H5Fopen(file.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
-    if (f < 0) f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &msgs);
-  } H5E_END_TRY;
-  if (f >= 0) return Handle(f);
-  std::string why;
-  for (auto it = msgs.rbegin(); it != msgs.rend(); ++it) why += (why.empty() ? "" : "; ") + *it;
-  throw ConfigError(file + ": cannot open as an HDF5 file (HDF5: " + (why.empty() ? "no detail" : why) + ")");
-}
-
-Handle open_dataset(hid_t loc, const std::string& path) {
-  hid_t d;
-  H5E_BEGIN_TRY { d = H5Dopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
-  return Handle(d);
-}
-
-Handle open_group(hid_t loc, const std::string& path) {
-  hid_t g;
-  H5E_BEGIN_TRY { g = H5Gopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
-  return Handle(g);
-}
-
-std::vector<std::string> members(hid_t group) {
-  std::vector<std::string> out;
-  H5G_info_t info;
-  if (H5Gget_info(group, &info) < 0) return out;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    ssize_t n = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    if (n < 0) continue;
-    std::string name(static_cast<size_t>(n) + 1, '\0');
-    H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
-    name.resize(static_cast<size_t>(n));
-    out.push_back(name);
-  }
-  return out;
-}
 
 bool is_record_series(hid_t ds) {
   Handle type(H5Dget_type(ds)), space(H5Dget_space(ds));
@@ -97,28 +39,28 @@ std::vector<CurveRecord> read_records(hid_t ds, const std::string& file, const s
   Handle space(H5Dget_space(ds));
   hssize_t n = H5Sget_simple_extent_npoints(space);
   std::vector<CurveRecord> out(static_cast<size_t>(std::max<hssize_t>(n, 0)));
-  Handle type = record_type();
+  Handle type = h5::curve_record_type();
   if (!out.empty() && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     throw ConfigError(file + ": cannot read " + path + " (damaged file?)");
   return out;
 }
 
 std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset) {
-  Handle f(h5::open_for_read(file));
+  Handle f = open_for_read(file);
   Handle ds = open_dataset(f, dataset);
   if (!ds.ok()) throw ConfigError(file + ": no dataset '" + dataset + "'");
   return read_records(ds, file, dataset);
 }
 
 std::string read_string(const std::string& file, const std::string& dataset) {
-  Handle f(h5::open_for_read(file));
+  Handle f = open_for_read(file);
   Handle ds = open_dataset(f, dataset);
   if (!ds.ok()) throw ConfigError(file + ": no dataset '" + dataset + "'");
   return h5::read_fixed_string(ds, false);
 }
 
 std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr) {
-  Handle f(h5::open_for_read(file));
+  Handle f = open_for_read(file);
   hid_t a;
   H5E_BEGIN_TRY { a = H5Aopen_by_name(f, object.c_str(), attr.c_str(), H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
   Handle attribute(a);
@@ -157,7 +99,7 @@ std::string log_status(hid_t log, const std::string& file) {
 }
 
 RunFile open_run(const std::string& file) {
-  Handle f = open_file(file);
+  Handle f = open_for_read(file);
   check_format(f, file);
   RunFile run;
   run.path = file;
@@ -208,7 +150,7 @@ bool read_last_record(hid_t ds, CurveRecord& out) {
   hsize_t start[1] = {static_cast<hsize_t>(n - 1)}, count[1] = {1};
   H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
   Handle mem(H5Screate_simple(1, count, nullptr));
-  Handle type = record_type();
+  Handle type = h5::curve_record_type();
   return H5Dread(ds, type, mem, space, H5P_DEFAULT, &out) >= 0;
 }
 

@@ -17,6 +17,10 @@
 namespace ebm::kernel {
 
 using h5::Handle;
+using h5::members;
+using h5::open_dataset;
+using h5::open_for_read;
+using h5::open_group;
 
 /// Readers, for tests and later commands. Throw ConfigError naming the file on problems.
 std::vector<CurveRecord> read_series(const std::string& file, const std::string& dataset);
@@ -25,14 +29,6 @@ std::string read_string_attr(const std::string& file, const std::string& object,
 /// A variant log's status ("" when the file is missing or unreadable).
 std::string read_status(const std::string& file);
 
-/// Like h5::open_for_read (SWMR when the writer allows it), but a file HDF5 cannot open is
-/// reported with HDF5's own words (a truncated file says so: "truncated file: eof = ...").
-Handle open_file(const std::string& file);
-/// An invalid Handle when there is no such object.
-Handle open_dataset(hid_t loc, const std::string& path);
-Handle open_group(hid_t loc, const std::string& path);
-/// The link names in a group, sorted by name.
-std::vector<std::string> members(hid_t group);
 
 /// A 1-D compound (step, value, wall) dataset: a curve or evaluation series.
 bool is_record_series(hid_t ds);

@@ -32,7 +32,7 @@ void write_index(const std::string& path, const IndexInfo& info) {
   namespace fs = std::filesystem;
   fs::create_directories(fs::absolute(path).parent_path());
   std::string tmp = path + ".tmp" + std::to_string(getpid());
-  hid_t f = check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path, "creating the index file");
+  Handle f(check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path, "creating the index file"));
   write_int_attr(f, "format_version", kFormatVersion);
   write_string_attr(f, "ebmlab_version", kVersion);
   write_string_attr(f, "created", now_iso());
@@ -57,27 +57,24 @@ void write_index(const std::string& path, const IndexInfo& info) {
   for (std::size_t i = 0; i < info.includes.size(); ++i) {
     const std::string name = "includes/" + std::to_string(i);
     write_string_dataset(f, name, info.includes[i].second, path);
-    hid_t ds = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
-    write_string_attr(ds, "path", info.includes[i].first);
-    H5Dclose(ds);
+    write_string_attr(open_dataset(f, name), "path", info.includes[i].first);
   }
   write_string_dataset(f, "resolved", info.resolved_json, path);
-  hid_t plugins = H5Gcreate2(f, "plugins", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  Handle plugins(check(H5Gcreate2(f, "plugins", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, "creating plugins"));
   for (auto& p : info.plugins) {
     std::string name = fs::path(p.path).filename().string();
-    hid_t g = H5Gcreate2(plugins, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    Handle g(check(H5Gcreate2(plugins, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, "creating plugins/" + name));
     write_string_attr(g, "path", p.path);
     write_string_attr(g, "sha256", p.sha256);
     write_string_attr(g, "fingerprint", p.fingerprint);
     write_string_attr(g, "compiler", p.compiler);
-    H5Gclose(g);
   }
-  H5Gclose(plugins);
-  hid_t variants = H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  plugins.reset();
+  Handle variants(check(H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, "creating variants"));
   for (auto& [name, rel] : info.variants)
     check(H5Lcreate_external(rel.c_str(), "/", variants, name.c_str(), H5P_DEFAULT, H5P_DEFAULT), path, "linking variant " + name);
-  H5Gclose(variants);
-  H5Fclose(f);
+  variants.reset();
+  close_file(f, path, "writing the index file (disk full?)");
   if (std::rename(tmp.c_str(), path.c_str()) != 0) h5_fail(path, "renaming the temporary index file into place");
 }
 

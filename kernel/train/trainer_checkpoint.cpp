@@ -96,38 +96,35 @@ void Trainer::load_for_evaluation(const CheckpointData& d, const std::string& so
   comps_.model->eval();
 }
 
-void Trainer::restore(const CheckpointData& d, const std::string& source) {
-  if (d.stage < 0 || d.stage >= static_cast<std::int64_t>(cfg_.stages.size()))
-    throw DataError(source + ": checkpoint is at stage " + std::to_string(d.stage) + " but the descriptor has " +
-                    std::to_string(cfg_.stages.size()) + " stage(s)");
-  begin_stage(static_cast<std::size_t>(d.stage));
-  if (d.step < 0 || d.step_in_stage < 0 || d.step_in_stage > stage_steps_ || d.step < d.step_in_stage)
-    throw DataError(source + ": step counters out of range: step " + std::to_string(d.step) + ", step " +
-                    std::to_string(d.step_in_stage) + " of stage " + std::to_string(d.stage) + " (" +
-                    std::to_string(stage_steps_) + " steps)");
-  for (auto& [key, v] : d.counters)
-    if (v < 0) throw DataError(source + ": counters/" + key + " is " + std::to_string(v) + "; expected a count >= 0");
-  load_model_weights(*comps_.model, d, source);
-  auto params = comps_.model->parameters();
-  auto& state = optimizer_->state();
-  const bool adam = cfg_.stages[stage_].optimizer.name == "adam";
+namespace {
+
+/// One parameter's optimizer state from optimizer/<i>/<key>, checked against the parameter
+/// (or undefined when the checkpoint has none).
+at::Tensor optimizer_tensor(const CheckpointData& d, std::size_t i, const at::Tensor& param, const std::string& key,
+                            const std::string& source) {
+  const std::string k = std::to_string(i) + "/";
+  auto it = d.optimizer.find(k + key);
+  if (it == d.optimizer.end()) return {};
+  const at::Tensor& t = it->second;
+  if (key == "step") {
+    if (t.numel() != 1 || !(t.item<double>() >= 0))
+      throw DataError(source + ": optimizer/" + k + "step must be one count >= 0, found " + c10::str(t.sizes()) +
+                      (t.numel() == 1 ? " = " + std::to_string(t.item<double>()) : std::string()));
+    return t.clone();
+  }
+  if (t.sizes() != param.sizes() || !t.is_floating_point())
+    throw DataError(source + ": optimizer/" + k + key + " is " + c10::toString(t.scalar_type()) + " " + c10::str(t.sizes()) +
+                    ", parameter " + std::to_string(i) + " is " + c10::toString(param.scalar_type()) + " " +
+                    c10::str(param.sizes()));
+  return t.to(param.scalar_type()).clone();
+}
+
+/// The optimizer's per-parameter state (Adam moments or SGD momentum) from a checkpoint.
+void load_optimizer_state(torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params, bool adam,
+                          const CheckpointData& d, const std::string& source) {
+  auto& state = optimizer.state();
   for (std::size_t i = 0; i < params.size(); ++i) {
-    const std::string k = std::to_string(i) + "/";
-    auto get = [&](const std::string& key) -> at::Tensor {
-      auto it = d.optimizer.find(k + key);
-      if (it == d.optimizer.end()) return {};
-      if (key == "step") {
-        if (it->second.numel() != 1 || !(it->second.item<double>() >= 0))
-          throw DataError(source + ": optimizer/" + k + "step must be one count >= 0, found " + c10::str(it->second.sizes()) +
-                          (it->second.numel() == 1 ? " = " + std::to_string(it->second.item<double>()) : std::string()));
-        return it->second.clone();
-      }
-      if (it->second.sizes() != params[i].sizes() || !it->second.is_floating_point())
-        throw DataError(source + ": optimizer/" + k + key + " is " + c10::toString(it->second.scalar_type()) + " " +
-                        c10::str(it->second.sizes()) + ", parameter " + std::to_string(i) + " is " +
-                        c10::toString(params[i].scalar_type()) + " " + c10::str(params[i].sizes()));
-      return it->second.to(params[i].scalar_type()).clone();
-    };
+    auto get = [&](const std::string& key) { return optimizer_tensor(d, i, params[i], key, source); };
     const std::string key = c10::guts::to_string(params[i].unsafeGetTensorImpl());
     if (adam) {
       auto step = get("step");
@@ -144,55 +141,66 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
       state[key] = std::move(s);
     }
   }
+}
+
+/// A random generator's state from rng/<key>, when the checkpoint has one.
+void load_generator(const CheckpointData& d, const std::string& key, at::Generator& g, const std::string& source) {
+  auto it = d.rng.find(key);
+  if (it == d.rng.end()) return;
+  try {
+    g.set_state(it->second);
+  } catch (const c10::Error& e) {
+    throw DataError(source + ": rng/" + key + " is not a generator state (" + c10::toString(it->second.scalar_type()) + " " +
+                    c10::str(it->second.sizes()) + "): " + e.what_without_backtrace());
+  }
+}
+
+/// One value of components/kernel.trainer/<key>, or undefined when it is absent.
+at::Tensor trainer_value(const StateDict& s, const char* key, const std::string& source) {
+  auto it = s.find(key);
+  if (it == s.end()) return {};
+  if (it->second.numel() != 1)
+    throw DataError(source + ": components/kernel.trainer/" + key + " must hold one value, found " + c10::str(it->second.sizes()));
+  return it->second;
+}
+
+}  // namespace
+
+void Trainer::restore(const CheckpointData& d, const std::string& source) {
+  if (d.stage < 0 || d.stage >= static_cast<std::int64_t>(cfg_.stages.size()))
+    throw DataError(source + ": checkpoint is at stage " + std::to_string(d.stage) + " but the descriptor has " +
+                    std::to_string(cfg_.stages.size()) + " stage(s)");
+  begin_stage(static_cast<std::size_t>(d.stage));
+  if (d.step < 0 || d.step_in_stage < 0 || d.step_in_stage > stage_steps_ || d.step < d.step_in_stage)
+    throw DataError(source + ": step counters out of range: step " + std::to_string(d.step) + ", step " +
+                    std::to_string(d.step_in_stage) + " of stage " + std::to_string(d.stage) + " (" +
+                    std::to_string(stage_steps_) + " steps)");
+  for (auto& [key, v] : d.counters)
+    if (v < 0) throw DataError(source + ": counters/" + key + " is " + std::to_string(v) + "; expected a count >= 0");
+  load_model_weights(*comps_.model, d, source);
+  load_optimizer_state(*optimizer_, comps_.model->parameters(), cfg_.stages[stage_].optimizer.name == "adam", d, source);
   ema_ = checked_ema(d, source);
   for (auto& [name, s] : comps_.samplers) load_component_state(*s, name, d, source);
   for (auto& stage : comps_.stage_losses)
     for (auto& l : stage) load_component_state(*l.object, l.name, d, source);
-  auto rng = [&](const std::string& key, at::Generator& g) {
-    auto it = d.rng.find(key);
-    if (it == d.rng.end()) return;
-    try {
-      g.set_state(it->second);
-    } catch (const c10::Error& e) {
-      throw DataError(source + ": rng/" + key + " is not a generator state (" + c10::toString(it->second.scalar_type()) +
-                      " " + c10::str(it->second.sizes()) + "): " + e.what_without_backtrace());
-    }
-  };
   auto def = at::detail::getDefaultCPUGenerator();
-  rng("torch", def);
+  load_generator(d, "torch", def, source);
   for (auto& st : streams_) {
-    rng("stream_" + st.spec.name, st.gen);
+    load_generator(d, "stream_" + st.spec.name, st.gen, source);
     if (auto it = d.counters.find("stream_" + st.spec.name + "_batches"); it != d.counters.end()) st.batches = it->second;
   }
   step_in_stage_ = d.step_in_stage;
   global_step_ = d.step;
   if (auto it = d.components.find("kernel.trainer"); it != d.components.end()) {
-    auto get = [&](const char* k) {
-      if (!it->second.count(k)) return at::Tensor();
-      const at::Tensor& t = it->second.at(k);
-      if (t.numel() != 1) throw DataError(source + ": components/kernel.trainer/" + k + " must hold one value, found " + c10::str(t.sizes()));
-      return t;
-    };
-    if (auto t = get("best"); t.defined()) best_ = t.item<double>();
-    if (auto t = get("have_best"); t.defined()) have_best_ = t.item<std::int64_t>() != 0;
-    if (auto t = get("last_finite_loss"); t.defined()) last_finite_loss_ = t.item<double>();
+    if (auto t = trainer_value(it->second, "best", source); t.defined()) best_ = t.item<double>();
+    if (auto t = trainer_value(it->second, "have_best", source); t.defined()) have_best_ = t.item<std::int64_t>() != 0;
+    if (auto t = trainer_value(it->second, "last_finite_loss", source); t.defined()) last_finite_loss_ = t.item<double>();
   }
   // Periodic files already on disk take part in the `keep` rotation again.
   periodic_.clear();
-  namespace fs = std::filesystem;
-  if (!checkpoint_dir_.empty() && fs::is_directory(checkpoint_dir_)) {
-    std::vector<std::pair<std::int64_t, std::string>> found;
-    for (auto& e : fs::directory_iterator(checkpoint_dir_)) {
-      const std::string f = e.path().filename().string();
-      if (f.rfind("ckpt-", 0) != 0 || f == "ckpt-best.h5" || e.path().extension() != ".h5") continue;
-      try {
-        found.emplace_back(std::stoll(f.substr(5)), e.path().string());
-      } catch (...) {}
-    }
-    std::sort(found.begin(), found.end());
-    for (auto& [step, path] : found)
+  if (!checkpoint_dir_.empty())
+    for (auto& [step, path] : periodic_checkpoints(checkpoint_dir_))  // by step ascending
       if (step <= global_step_) periodic_.push_back(path);
-  }
   resumed_ = true;
 }
 

@@ -73,7 +73,11 @@ TEST_CASE("h5log: reading a file that is not HDF5 is a clear error") {
   test::TempDir dir;
   { std::ofstream(dir.file("x.h5")) << "plain text"; }
   auto msg = test::error_of<ConfigError>([&] { read_series(dir.file("x.h5"), "curves/train/loss"); });
-  CHECK(msg == dir.file("x.h5") + ": cannot open as an HDF5 file");
+  // The file, what went wrong, and HDF5's own reason (its signature is missing).
+  CHECK(msg.rfind(dir.file("x.h5") + ": cannot open as an HDF5 file (HDF5: ", 0) == 0);
+  CHECK(msg.find("signature") != std::string::npos);
+  auto missing = test::error_of<ConfigError>([&] { read_series(dir.file("absent.h5"), "curves/train/loss"); });
+  CHECK(missing == dir.file("absent.h5") + ": no such file");
 }
 
 TEST_CASE("h5log: tensor series keep one record per append; a failed layout leaves the path reusable") {
