@@ -1,10 +1,11 @@
 // Evaluation attacks of the SDK (attacks.hpp): PGD with restarts and APGD-CE.
-#include <torch/torch.h>
+#include "ebmlab/attacks.hpp"
 
 #include <cmath>
 #include <limits>
 
-#include "ebmlab/attacks.hpp"
+#include <torch/torch.h>
+
 #include "ebmlab/sampling.hpp"
 
 namespace ebm::attacks {
@@ -217,16 +218,17 @@ at::Tensor apgd_ce(const LogitsFn& f, const at::Tensor& x, const at::Tensor& y, 
   at::Tensor out = x0.clone();
   if (s.eps == 0 || x.size(0) == 0) return out;
   at::Tensor out_loss = torch::full({x.size(0)}, -std::numeric_limits<double>::infinity(), x0.options());
-  restart_loop(x0, y, s.restarts, [&](const at::Tensor& xs, const at::Tensor& ys) { return apgd_run(f, xs, ys, s, gen); },
-               [&](const at::Tensor& active, const ApgdRun& run, bool) {
-                 // A fooling iterate wins; otherwise the highest objective over all runs.
-                 at::Tensor prev_loss = out_loss.index_select(0, active);
-                 at::Tensor take = run.fooled.logical_or(run.best_loss.gt(prev_loss));
-                 at::Tensor point = pick(run.fooled, run.adv_x, run.best_x);
-                 out.index_copy_(0, active, pick(take, point, out.index_select(0, active)));
-                 out_loss.index_copy_(0, active, torch::where(take, run.best_loss, prev_loss));
-                 return run.fooled;
-               });
+  restart_loop(
+      x0, y, s.restarts, [&](const at::Tensor& xs, const at::Tensor& ys) { return apgd_run(f, xs, ys, s, gen); },
+      [&](const at::Tensor& active, const ApgdRun& run, bool) {
+        // A fooling iterate wins; otherwise the highest objective over all runs.
+        at::Tensor prev_loss = out_loss.index_select(0, active);
+        at::Tensor take = run.fooled.logical_or(run.best_loss.gt(prev_loss));
+        at::Tensor point = pick(run.fooled, run.adv_x, run.best_x);
+        out.index_copy_(0, active, pick(take, point, out.index_select(0, active)));
+        out_loss.index_copy_(0, active, torch::where(take, run.best_loss, prev_loss));
+        return run.fooled;
+      });
   return out;
 }
 

@@ -37,24 +37,27 @@ at::Tensor Backbone::features(const at::Tensor&) {
 
 at::Tensor energy(const at::Tensor& logits) { return -torch::logsumexp(logits, 1); }
 
-at::Tensor joint_energy(const at::Tensor& logits, const at::Tensor& y) {
-  return -logits.gather(1, y.view({-1, 1})).squeeze(1);
-}
+at::Tensor joint_energy(const at::Tensor& logits, const at::Tensor& y) { return -logits.gather(1, y.view({-1, 1})).squeeze(1); }
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::backbone: return "backbone";
-    case Kind::sampler: return "sampler";
-    case Kind::loss: return "loss";
-    case Kind::normalization: return "normalization";
-    case Kind::metric: return "metric";
+    case Kind::backbone:
+      return "backbone";
+    case Kind::sampler:
+      return "sampler";
+    case Kind::loss:
+      return "loss";
+    case Kind::normalization:
+      return "normalization";
+    case Kind::metric:
+      return "metric";
   }
   return "unknown";
 }
 
 bool Fingerprint::operator==(const Fingerprint& o) const {
-  if (abi_version != o.abi_version || torch_major != o.torch_major || torch_minor != o.torch_minor ||
-      cxx11_abi != o.cxx11_abi || sanitizer != o.sanitizer)
+  if (abi_version != o.abi_version || torch_major != o.torch_major || torch_minor != o.torch_minor || cxx11_abi != o.cxx11_abi ||
+      sanitizer != o.sanitizer)
     return false;
   for (int i = 0; i < kKindCount; ++i)
     if (interface_versions[i] != o.interface_versions[i]) return false;
@@ -63,8 +66,7 @@ bool Fingerprint::operator==(const Fingerprint& o) const {
 
 std::string Fingerprint::str() const {
   std::string s = "{abi " + std::to_string(abi_version) + ", interfaces";
-  for (int i = 0; i < kKindCount; ++i)
-    s += std::string(i ? "/" : " ") + std::to_string(interface_versions[i]);
+  for (int i = 0; i < kKindCount; ++i) s += std::string(i ? "/" : " ") + std::to_string(interface_versions[i]);
   s += ", torch " + std::to_string(torch_major) + "." + std::to_string(torch_minor);
   s += ", cxx11_abi " + std::to_string(cxx11_abi) + ", sanitizer " + std::to_string(sanitizer) + "}";
   return s;

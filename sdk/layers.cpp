@@ -13,7 +13,8 @@ class Conv2dLayer : public Layer {
  public:
   Conv2dLayer(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad, bool bias)
       : stride_(stride), pad_(pad) {
-    conv_ = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias)));
+    conv_ =
+        register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias)));
   }
   at::Tensor apply(const at::Tensor& x, const at::Tensor& w) override {
     return torch::conv2d(x, w, conv_->bias, {stride_, stride_}, {pad_, pad_});
@@ -39,8 +40,8 @@ class LinearLayer : public Layer {
 
 }  // namespace
 
-std::shared_ptr<Layer> conv2d(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
-                              std::int64_t padding, bool bias) {
+std::shared_ptr<Layer> conv2d(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                              bool bias) {
   return std::make_shared<Conv2dLayer>(in, out, kernel, stride, padding, bias);
 }
 

@@ -1,6 +1,6 @@
-#include <torch/torch.h>
-
 #include "ebmlab/mode_guard.hpp"
+
+#include <torch/torch.h>
 
 namespace ebm {
 
@@ -8,9 +8,7 @@ ModeGuard::ModeGuard(torch::nn::Module& root) : root_(root), root_training_(root
   for (auto& m : root.modules(/*include_self=*/false)) saved_.emplace_back(m, m->is_training());
 }
 
-ModeGuard::ModeGuard(torch::nn::Module& root, ModelMode mode) : ModeGuard(root) {
-  root.train(mode == ModelMode::train);
-}
+ModeGuard::ModeGuard(torch::nn::Module& root, ModelMode mode) : ModeGuard(root) { root.train(mode == ModelMode::train); }
 
 ModeGuard::~ModeGuard() {
   // Module::train recurses; restoring in pre-order lets each module's own call come last.

@@ -1,7 +1,7 @@
 // Sampler building blocks of the SDK (sampling.hpp).
-#include <torch/torch.h>
-
 #include "ebmlab/sampling.hpp"
+
+#include <torch/torch.h>
 
 namespace ebm::sampling {
 
@@ -20,9 +20,7 @@ at::Tensor l2_norm(const at::Tensor& v) { return per_sample(v.reshape({v.size(0)
 
 at::Tensor normalize_l2(const at::Tensor& g) { return g / (l2_norm(g) + 1e-10); }
 
-at::Tensor project_l2(const at::Tensor& delta, double eps) {
-  return delta * (eps / (l2_norm(delta) + 1e-12)).clamp_max(1.0);
-}
+at::Tensor project_l2(const at::Tensor& delta, double eps) { return delta * (eps / (l2_norm(delta) + 1e-12)).clamp_max(1.0); }
 
 namespace {
 
@@ -83,8 +81,7 @@ at::Tensor draw(const ClassGaussians& g, const at::Tensor& y) {
   return output_shape(out, g.shape);
 }
 
-ClassPCA fit_class_pca(const at::Tensor& x, const at::Tensor& y, std::int64_t classes, double variance,
-                       std::int64_t per_class) {
+ClassPCA fit_class_pca(const at::Tensor& x, const at::Tensor& y, std::int64_t classes, double variance, std::int64_t per_class) {
   torch::NoGradGuard no_grad;
   ClassPCA p;
   p.shape = sample_shape(x);

@@ -7,14 +7,22 @@ namespace ebm {
 
 const char* param_type_name(ParamType t) {
   switch (t) {
-    case ParamType::boolean: return "boolean";
-    case ParamType::integer: return "integer";
-    case ParamType::real: return "real";
-    case ParamType::string: return "string";
-    case ParamType::enumeration: return "enum";
-    case ParamType::list: return "array";
-    case ParamType::table: return "table";
-    case ParamType::reference: return "reference";
+    case ParamType::boolean:
+      return "boolean";
+    case ParamType::integer:
+      return "integer";
+    case ParamType::real:
+      return "real";
+    case ParamType::string:
+      return "string";
+    case ParamType::enumeration:
+      return "enum";
+    case ParamType::list:
+      return "array";
+    case ParamType::table:
+      return "table";
+    case ParamType::reference:
+      return "reference";
   }
   return "?";
 }
@@ -39,9 +47,12 @@ std::string ParamSpec::describe_type() const {
   } else if (type == ParamType::list && element) {
     s = "array of " + element->describe_type();
   }
-  if (min && max) s += " in [" + number(*min) + ", " + number(*max) + "]";
-  else if (min) s += " >= " + number(*min);
-  else if (max) s += " <= " + number(*max);
+  if (min && max)
+    s += " in [" + number(*min) + ", " + number(*max) + "]";
+  else if (min)
+    s += " >= " + number(*min);
+  else if (max)
+    s += " <= " + number(*max);
   return s;
 }
 

@@ -12,21 +12,27 @@ std::string SourceLoc::str() const {
 
 const char* type_name(Value::Type t) {
   switch (t) {
-    case Value::Type::null: return "nothing";
-    case Value::Type::boolean: return "boolean";
-    case Value::Type::integer: return "integer";
-    case Value::Type::real: return "real";
-    case Value::Type::string: return "string";
-    case Value::Type::list: return "array";
-    case Value::Type::table: return "table";
+    case Value::Type::null:
+      return "nothing";
+    case Value::Type::boolean:
+      return "boolean";
+    case Value::Type::integer:
+      return "integer";
+    case Value::Type::real:
+      return "real";
+    case Value::Type::string:
+      return "string";
+    case Value::Type::list:
+      return "array";
+    case Value::Type::table:
+      return "table";
   }
   return "?";
 }
 
 namespace {
 [[noreturn]] void wrong_type(const Value& v, const char* wanted) {
-  throw SchemaError(v.loc().str() + ": expected " + wanted + ", found " + type_name(v.type()) + " " +
-                    v.to_string());
+  throw SchemaError(v.loc().str() + ": expected " + wanted + ", found " + type_name(v.type()) + " " + v.to_string());
 }
 }  // namespace
 
@@ -68,9 +74,15 @@ const Value* Value::find(const std::string& key) const {
 std::string Value::to_string() const {
   std::ostringstream os;
   switch (type()) {
-    case Type::null: os << "(none)"; break;
-    case Type::boolean: os << (as_bool() ? "true" : "false"); break;
-    case Type::integer: os << as_int(); break;
+    case Type::null:
+      os << "(none)";
+      break;
+    case Type::boolean:
+      os << (as_bool() ? "true" : "false");
+      break;
+    case Type::integer:
+      os << as_int();
+      break;
     case Type::real: {
       double d = std::get<double>(data_);
       os.precision(17);
@@ -78,18 +90,26 @@ std::string Value::to_string() const {
       if (std::isfinite(d) && d == std::floor(d) && std::abs(d) < 1e15) os << ".0";
       break;
     }
-    case Type::string: os << '"' << as_string() << '"'; break;
+    case Type::string:
+      os << '"' << as_string() << '"';
+      break;
     case Type::list: {
       os << '[';
       bool first = true;
-      for (auto& v : as_list()) { os << (first ? "" : ", ") << v.to_string(); first = false; }
+      for (auto& v : as_list()) {
+        os << (first ? "" : ", ") << v.to_string();
+        first = false;
+      }
       os << ']';
       break;
     }
     case Type::table: {
       os << '{';
       bool first = true;
-      for (auto& [k, v] : as_table()) { os << (first ? " " : ", ") << k << " = " << v.to_string(); first = false; }
+      for (auto& [k, v] : as_table()) {
+        os << (first ? " " : ", ") << k << " = " << v.to_string();
+        first = false;
+      }
       os << (first ? "}" : " }");
       break;
     }

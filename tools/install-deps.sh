@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   # the sanitizer and fuzzing build (asan preset): clang 14 with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
+  # tools/lint.sh: formatting and static analysis, the same version 14 as clang
+  clang-format-14 clang-tidy-14
   # tensors and autograd; OpenMP BLAS so it does not oversubscribe next to LibTorch
   libtorch-dev libopenblas0-openmp
   # data parallel: the c10d Gloo headers LibTorch needs

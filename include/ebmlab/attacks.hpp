@@ -17,14 +17,14 @@ namespace ebm::attacks {
 /// Threat model and budget of one attack. METHODS.md §6: record eps, steps, restarts and
 /// the norm with every robust number.
 struct Spec {
-  std::string norm = "linf";    ///< "linf" (sign steps) or "l2" (normalized steps)
-  double eps = 0.1;             ///< radius of the ball in data units; 0 returns x unchanged
-  double alpha = 0;             ///< PGD step length; 0 means 2.5 * eps / steps. Ignored by APGD.
-  std::int64_t steps = 10;      ///< gradient steps per restart (APGD: N_iter)
-  std::int64_t restarts = 1;    ///< independent runs; later runs only attack samples not yet fooled
-  bool random_start = true;     ///< start at a uniform random point of the ball
-  double lo = 0, hi = 1;        ///< data range; every iterate is clamped to it
-  bool targeted = false;        ///< y holds target classes: descend CE(f(x), y) instead of ascending
+  std::string norm = "linf";  ///< "linf" (sign steps) or "l2" (normalized steps)
+  double eps = 0.1;           ///< radius of the ball in data units; 0 returns x unchanged
+  double alpha = 0;           ///< PGD step length; 0 means 2.5 * eps / steps. Ignored by APGD.
+  std::int64_t steps = 10;    ///< gradient steps per restart (APGD: N_iter)
+  std::int64_t restarts = 1;  ///< independent runs; later runs only attack samples not yet fooled
+  bool random_start = true;   ///< start at a uniform random point of the ball
+  double lo = 0, hi = 1;      ///< data range; every iterate is clamped to it
+  bool targeted = false;      ///< y holds target classes: descend CE(f(x), y) instead of ascending
 };
 
 /// x [B, ...] -> logits [B, K], differentiable in x (e.g. StepContext::logits).

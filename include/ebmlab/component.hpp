@@ -38,7 +38,7 @@ struct StepStats {
   std::int64_t step = 0;   ///< global step just completed (1-based)
   std::int64_t epoch = 0;  ///< 0-based epoch within the stage
   std::string stage;
-  double loss = 0.0;       ///< total weighted loss of the step
+  double loss = 0.0;                    ///< total weighted loss of the step
   std::map<std::string, double> terms;  ///< every logged "component/term" of this step
 };
 

@@ -9,7 +9,9 @@
 
 #include "ebmlab/error.hpp"
 
-namespace torch::nn { class Module; }
+namespace torch::nn {
+class Module;
+}
 
 namespace ebm {
 
@@ -30,8 +32,8 @@ struct DataInfo {
   std::string name;
   std::vector<std::int64_t> shape;  ///< one sample, e.g. {1, 28, 28} or {2}
   std::int64_t num_classes = 0;
-  double lo = 0.0, hi = 1.0;        ///< data range; samplers clamp to it
-  std::vector<double> mean, std;    ///< per-channel statistics (the model's first layer)
+  double lo = 0.0, hi = 1.0;      ///< data range; samplers clamp to it
+  std::vector<double> mean, std;  ///< per-channel statistics (the model's first layer)
   std::vector<std::string> class_names;
 };
 

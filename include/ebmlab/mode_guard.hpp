@@ -7,7 +7,9 @@
 
 #include "ebmlab/component.hpp"
 
-namespace torch::nn { class Module; }
+namespace torch::nn {
+class Module;
+}
 
 namespace ebm {
 

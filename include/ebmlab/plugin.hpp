@@ -28,7 +28,7 @@ inline constexpr std::uint32_t kBackboneVersion = 3;  ///< 3: features()
 inline constexpr std::uint32_t kSamplerVersion = 2;
 inline constexpr std::uint32_t kLossVersion = 2;
 inline constexpr std::uint32_t kNormalizationVersion = 2;
-inline constexpr std::uint32_t kMetricVersion = 3;    ///< 3: tensors()
+inline constexpr std::uint32_t kMetricVersion = 3;  ///< 3: tensors()
 
 enum class Kind : std::uint32_t { backbone, sampler, loss, normalization, metric };
 inline constexpr int kKindCount = 5;
@@ -48,29 +48,36 @@ struct EBMLAB_API Fingerprint {
   std::string str() const;
 };
 
-/// The fingerprint of the translation unit that includes this header.
-constexpr Fingerprint this_build_fingerprint() {
-  return Fingerprint{kAbiVersion,
-                     {kBackboneVersion, kSamplerVersion, kLossVersion, kNormalizationVersion, kMetricVersion},
-                     TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR,
 #if defined(_GLIBCXX_USE_CXX11_ABI) && _GLIBCXX_USE_CXX11_ABI
-                     1,
+inline constexpr std::uint32_t kCxx11Abi = 1;
 #else
-                     0,
+inline constexpr std::uint32_t kCxx11Abi = 0;
 #endif
 #if defined(__SANITIZE_ADDRESS__)
-                     1
+inline constexpr std::uint32_t kAddressSanitizer = 1;
 #else
-                     0
+inline constexpr std::uint32_t kAddressSanitizer = 0;
 #endif
-  };
+
+/// The fingerprint of the translation unit that includes this header.
+constexpr Fingerprint this_build_fingerprint() {
+  Fingerprint f{};
+  f.abi_version = kAbiVersion;
+  const std::uint32_t kinds[kKindCount] = {kBackboneVersion, kSamplerVersion, kLossVersion, kNormalizationVersion,
+                                           kMetricVersion};
+  for (int i = 0; i < kKindCount; ++i) f.interface_versions[i] = kinds[i];
+  f.torch_major = TORCH_VERSION_MAJOR;
+  f.torch_minor = TORCH_VERSION_MINOR;
+  f.cxx11_abi = kCxx11Abi;
+  f.sanitizer = kAddressSanitizer;
+  return f;
 }
 
 /// What a factory receives besides its parameters.
 struct BuildContext {
-  std::string instance;                  ///< descriptor path of the component, e.g. "samplers.attack"
+  std::string instance;  ///< descriptor path of the component, e.g. "samplers.attack"
   DataInfo data;
-  std::shared_ptr<Normalization> norm;   ///< for backbones: the scheme to build norm layers with
+  std::shared_ptr<Normalization> norm;  ///< for backbones: the scheme to build norm layers with
 };
 
 using SchemaFn = Schema (*)();
@@ -108,14 +115,18 @@ constexpr Entry entry(Kind kind, const char* name, const char* version, const ch
 
 #define EBMLAB_STRINGIFY_(x) #x
 #define EBMLAB_STRINGIFY(x) EBMLAB_STRINGIFY_(x)
+// clang defines __GNUC__ too (as 4.2), so it is asked first.
+#if defined(__clang__)
+#define EBMLAB_COMPILER_ID "clang " EBMLAB_STRINGIFY(__clang_major__) "." EBMLAB_STRINGIFY(__clang_minor__)
+#else
 #define EBMLAB_COMPILER_ID "gcc " EBMLAB_STRINGIFY(__GNUC__) "." EBMLAB_STRINGIFY(__GNUC_MINOR__)
+#endif
 
 /// Exports the plugin's entry table. Use once per library.
-#define EBMLAB_PLUGIN(...)                                                                    \
-  extern "C" EBMLAB_API const ::ebm::PluginInfo* ebmlab_plugin_info() {                      \
-    static const ::ebm::Entry entries[] = {__VA_ARGS__};                                      \
-    static const ::ebm::PluginInfo info{::ebm::kAbiVersion, ::ebm::this_build_fingerprint(),  \
-                                        EBMLAB_COMPILER_ID, entries,                          \
-                                        sizeof(entries) / sizeof(entries[0])};                \
-    return &info;                                                                             \
+#define EBMLAB_PLUGIN(...)                                                                                                \
+  extern "C" EBMLAB_API const ::ebm::PluginInfo* ebmlab_plugin_info() {                                                   \
+    static const ::ebm::Entry entries[] = {__VA_ARGS__};                                                                  \
+    static const ::ebm::PluginInfo info{::ebm::kAbiVersion, ::ebm::this_build_fingerprint(), EBMLAB_COMPILER_ID, entries, \
+                                        sizeof(entries) / sizeof(entries[0])};                                            \
+    return &info;                                                                                                         \
   }

@@ -28,22 +28,22 @@ EBMLAB_API at::Tensor project_l2(const at::Tensor& delta, double eps);
 
 /// N(mu_c, Sigma_c + ridge I) per class on flattened samples (JEM++'s informative init).
 struct EBMLAB_API ClassGaussians {
-  at::Tensor mean;   ///< [K, D]
-  at::Tensor chol;   ///< [K, D, D] lower Cholesky factors
+  at::Tensor mean;                  ///< [K, D]
+  at::Tensor chol;                  ///< [K, D, D] lower Cholesky factors
   std::vector<std::int64_t> shape;  ///< one sample's shape
   bool fitted() const { return mean.defined(); }
 };
 /// Fits on at most `per_class` samples of each class (0: all). x: [N, ...], y: [N].
-EBMLAB_API ClassGaussians fit_class_gaussians(const at::Tensor& x, const at::Tensor& y, std::int64_t classes,
-                                              double ridge = 1e-4, std::int64_t per_class = 0);
+EBMLAB_API ClassGaussians fit_class_gaussians(const at::Tensor& x, const at::Tensor& y, std::int64_t classes, double ridge = 1e-4,
+                                              std::int64_t per_class = 0);
 /// One draw per label: y [B] -> [B, ...shape] (not clamped).
 EBMLAB_API at::Tensor draw(const ClassGaussians& g, const at::Tensor& y);
 
 /// Class-wise PCA keeping the leading components that explain `variance` of each class
 /// (seed 003's generation init): x = mu_c + U_c diag(sqrt(lambda)) z + noise·N(0, I).
 struct EBMLAB_API ClassPCA {
-  at::Tensor mean;                  ///< [K, D]
-  std::vector<at::Tensor> basis;    ///< per class [D, k_c], columns scaled by sqrt(eigenvalue)
+  at::Tensor mean;                ///< [K, D]
+  std::vector<at::Tensor> basis;  ///< per class [D, k_c], columns scaled by sqrt(eigenvalue)
   std::vector<std::int64_t> shape;
   bool fitted() const { return mean.defined(); }
 };

@@ -22,17 +22,32 @@ struct EBMLAB_API ParamSpec {
   ParamType type = ParamType::real;
   std::string doc;
   bool required = false;
-  std::optional<Value> default_value;   ///< absent + !required means "optional, no value"
-  std::optional<double> min, max;       ///< inclusive bounds for integer/real (and list length)
-  std::vector<std::string> choices;     ///< enumeration values
-  std::string ref_kind;                 ///< reference: the component table it points into ("sampler")
-  std::shared_ptr<ParamSpec> element;   ///< list: the spec every element must satisfy
-  std::vector<ParamSpec> fields;        ///< table: nested parameters
+  std::optional<Value> default_value;  ///< absent + !required means "optional, no value"
+  std::optional<double> min, max;      ///< inclusive bounds for integer/real (and list length)
+  std::vector<std::string> choices;    ///< enumeration values
+  std::string ref_kind;                ///< reference: the component table it points into ("sampler")
+  std::shared_ptr<ParamSpec> element;  ///< list: the spec every element must satisfy
+  std::vector<ParamSpec> fields;       ///< table: nested parameters
 
-  ParamSpec& set_default(Value v) { default_value = std::move(v); required = false; return *this; }
-  ParamSpec& require() { required = true; default_value.reset(); return *this; }
-  ParamSpec& range(double lo, double hi) { min = lo; max = hi; return *this; }
-  ParamSpec& at_least(double lo) { min = lo; return *this; }
+  ParamSpec& set_default(Value v) {
+    default_value = std::move(v);
+    required = false;
+    return *this;
+  }
+  ParamSpec& require() {
+    required = true;
+    default_value.reset();
+    return *this;
+  }
+  ParamSpec& range(double lo, double hi) {
+    min = lo;
+    max = hi;
+    return *this;
+  }
+  ParamSpec& at_least(double lo) {
+    min = lo;
+    return *this;
+  }
   /// Human-readable type, e.g. "real in [0, 1]" or "one of linf|l2".
   std::string describe_type() const;
 };

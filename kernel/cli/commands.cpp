@@ -1,13 +1,9 @@
 #include "cli/commands.hpp"
-#include "cli/options.hpp"
-#include "cli/spawn.hpp"
 
 #include <fnmatch.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -15,12 +11,17 @@
 #include <filesystem>
 #include <iostream>
 #include <thread>
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
 #include <torch/torch.h>
 
-#include "train/components.hpp"
+#include "cli/options.hpp"
+#include "cli/spawn.hpp"
 #include "config/descriptor.hpp"
 #include "config/json.hpp"
 #include "loader/registry.hpp"
+#include "train/components.hpp"
 #include "train/trainer.hpp"
 
 namespace po = boost::program_options;
@@ -89,18 +90,24 @@ std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& reg
 }
 
 int validate_command(const std::vector<std::string>& args) {
-  po::options_description opts("ebmlab validate FILE [key.path=value ...] [options]\n\nChecks FILE against the kernel's "
-                               "sections and every plugin's schema, expanding its includes, variants, sweep and the "
-                               "overrides given; writes nothing.\n\noptions");
-  opts.add_options()("help,h", "this text")("json", "print the resolved configuration (defaults filled in) as JSON")(
-      "only", po::value<std::string>(), "check only the variants matching these shell globs (comma-separated); the others are not validated")(
-      "allow-plugin-path", kAllowPluginPathHelp);
+  po::options_description opts(
+      "ebmlab validate FILE [key.path=value ...] [options]\n\nChecks FILE against the kernel's "
+      "sections and every plugin's schema, expanding its includes, variants, sweep and the "
+      "overrides given; writes nothing.\n\noptions");
+  auto add = opts.add_options();
+  add("help,h", "this text");
+  add("json", "print the resolved configuration (defaults filled in) as JSON");
+  add("only", po::value<std::string>(),
+      "check only the variants matching these shell globs (comma-separated); the others are not validated");
+  add("allow-plugin-path", kAllowPluginPathHelp);
   po::options_description hidden, all;
-  hidden.add_options()("args", po::value<std::vector<std::string>>(), "FILE then key.path=value overrides");
+  auto add_hidden = hidden.add_options();
+  add_hidden("args", po::value<std::vector<std::string>>(), "FILE then key.path=value overrides");
   all.add(opts).add(hidden);
   auto vm = parse_options(args, all, "args", -1);
   if (vm.count("help")) {
-    std::cout << opts << "\nexit codes: 0 valid, 2 invalid (every problem is listed with file:line:column), 3 plugin load failure\n";
+    std::cout << opts
+              << "\nexit codes: 0 valid, 2 invalid (every problem is listed with file:line:column), 3 plugin load failure\n";
     return 0;
   }
   auto positional = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
@@ -119,7 +126,8 @@ int validate_command(const std::vector<std::string>& args) {
   } else {
     std::string names;
     for (auto& c : configs) names += (names.empty() ? "" : ", ") + c.name;
-    std::cout << file << ": valid (" << configs.size() << " variant" << (configs.size() == 1 ? "" : "s") << ": " << names << ")\n";
+    std::cout << file << ": valid (" << configs.size() << " variant" << (configs.size() == 1 ? "" : "s") << ": " << names
+              << ")\n";
   }
   return 0;
 }
@@ -201,29 +209,37 @@ int check_plugin(const std::string& file, int timeout_s) {
   }
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
-    std::cerr << file << ": not usable: loading it killed the checking process with signal " << sig << " ("
-              << strsignal(sig) << "); this process is unaffected. Do not put it on the plugin path: ebmlab would die "
+    std::cerr << file << ": not usable: loading it killed the checking process with signal " << sig << " (" << strsignal(sig)
+              << "); this process is unaffected. Do not put it on the plugin path: ebmlab would die "
               << "the same way\n";
     return 3;
   }
   const int code = WEXITSTATUS(status);
-  if (code == 0) std::cout << file << ": ok\n";
-  else std::cerr << file << ": not usable (the problems are listed above)\n";
+  if (code == 0)
+    std::cout << file << ": ok\n";
+  else
+    std::cerr << file << ": not usable (the problems are listed above)\n";
   return code == 0 ? 0 : 3;
 }
 
 }  // namespace
 
 int plugins_command(const std::vector<std::string>& args) {
-  po::options_description opts("ebmlab plugins [options]\n\nLists the plugins found on the search path, or describes "
-                               "one plugin's parameters.\n\noptions");
-  opts.add_options()("help,h", "this text")("kind", po::value<std::string>(), "only this kind: backbone, sampler, loss, normalization, metric")(
-      "describe", po::value<std::string>(), "print one plugin's parameters")("json", "machine-readable output")(
-      "check", po::value<std::string>(), "load this one library in a separate process and report what is wrong with it "
-                                         "(exit 0 usable, 3 not)")(
-      "timeout", po::value<int>()->default_value(60), "--check: seconds the library may take to load");
+  po::options_description opts(
+      "ebmlab plugins [options]\n\nLists the plugins found on the search path, or describes "
+      "one plugin's parameters.\n\noptions");
+  auto add = opts.add_options();
+  add("help,h", "this text");
+  add("kind", po::value<std::string>(), "only this kind: backbone, sampler, loss, normalization, metric");
+  add("describe", po::value<std::string>(), "print one plugin's parameters");
+  add("json", "machine-readable output");
+  add("check", po::value<std::string>(),
+      "load this one library in a separate process and report what is wrong with it "
+      "(exit 0 usable, 3 not)");
+  add("timeout", po::value<int>()->default_value(60), "--check: seconds the library may take to load");
   po::options_description hidden, all;
-  hidden.add_options()("check-child", po::value<std::string>(), "internal: the process --check spawns");
+  auto add_hidden = hidden.add_options();
+  add_hidden("check-child", po::value<std::string>(), "internal: the process --check spawns");
   all.add(opts).add(hidden);
   auto vm = parse_options(args, all);
   if (vm.count("help")) {
@@ -251,8 +267,11 @@ int plugins_command(const std::vector<std::string>& args) {
     for (auto* e : registry.entries(kind)) {
       if (vm.count("describe") && vm["describe"].as<std::string>() != e->entry.name) continue;
       found = true;
-      json::object o{{"kind", kind_name(kind)}, {"name", e->entry.name}, {"version", e->entry.version},
-                     {"summary", e->entry.summary}, {"library", e->library->path}};
+      json::object o{{"kind", kind_name(kind)},
+                     {"name", e->entry.name},
+                     {"version", e->entry.version},
+                     {"summary", e->entry.summary},
+                     {"library", e->library->path}};
       if (vm.count("describe")) {
         json::array params;
         for (auto& s : e->entry.schema()) params.push_back(to_json(s));

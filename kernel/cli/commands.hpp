@@ -18,8 +18,8 @@ namespace ebm::cli {
 /// collecting all problems, each under its variant's name, before failing. Variants left
 /// out by `only` are not validated. `expanded`, when given, receives how many there were.
 std::vector<kernel::VariantConfig> validate_all(const kernel::Descriptor& d, const kernel::Registry& registry,
-                                                const std::vector<kernel::Override>& overrides,
-                                                const std::string& only = "", std::size_t* expanded = nullptr);
+                                                const std::vector<kernel::Override>& overrides, const std::string& only = "",
+                                                std::size_t* expanded = nullptr);
 
 /// The registry for descriptor `d`: the search path, then the descriptor's [plugins] paths,
 /// which are code named by a file and so load only when `allow_descriptor_paths` is set

@@ -1,20 +1,21 @@
 // `ebmlab eval`: runs metrics on a saved model and adds the results to the variant's log as
 // one /posthoc/<n> record, or prints them (docs/evaluation.md).
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
 #include <torch/torch.h>
 
-#include "config/descriptor.hpp"
-#include "run/eval_services.hpp"
-#include "config/json.hpp"
-#include "config/validate.hpp"
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/session_options.hpp"
+#include "config/descriptor.hpp"
+#include "config/json.hpp"
+#include "config/validate.hpp"
+#include "run/eval_services.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -36,7 +37,8 @@ TreeEdit metrics_file_edit(const std::string& file) {
   const Value* samplers = extra.root.find("samplers");
   for (auto& [key, v] : extra.root.as_table())
     if (key != "metric" && key != "samplers")
-      throw ConfigError(v.loc().str() + ": unexpected [" + key + "] in a metrics file; it may hold [[metric]] tables and "
+      throw ConfigError(v.loc().str() + ": unexpected [" + key +
+                        "] in a metrics file; it may hold [[metric]] tables and "
                         "[samplers.NAME] tables (samplers the metrics draw from, added to the run's)");
   return [list = *list, samplers = samplers ? *samplers : Value()](Table& root, const Registry&) {
     root["metric"] = list;
@@ -60,11 +62,13 @@ TreeEdit metrics_list_edit(const std::vector<std::string>& names) {
     }
     for (auto& want : names) {
       auto it = std::find(available.begin(), available.end(), want);
-      if (it != available.end()) chosen.push_back(have[static_cast<std::size_t>(it - available.begin())]);
-      else if (registry.find(Kind::metric, want)) chosen.push_back(Value(Table{{"plugin", Value(want)}}));
+      if (it != available.end())
+        chosen.push_back(have[static_cast<std::size_t>(it - available.begin())]);
+      else if (registry.find(Kind::metric, want))
+        chosen.push_back(Value(Table{{"plugin", Value(want)}}));
       else
-        throw ConfigError("--metrics " + want + ": neither a metric of this run (" + join(available) +
-                          ") nor a metric plugin (" + join(registry.names(Kind::metric)) + ")");
+        throw ConfigError("--metrics " + want + ": neither a metric of this run (" + join(available) + ") nor a metric plugin (" +
+                          join(registry.names(Kind::metric)) + ")");
     }
     root["metric"] = Value(chosen);
   };
@@ -89,20 +93,23 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
       "ebmlab eval RUN.h5 [options]\n\nEvaluates a saved model: loads a checkpoint of a variant, runs metrics on a split "
       "and adds the results to the variant's log as /posthoc/<n> (or prints them with --json).\n\noptions");
   common_options(opts);
-  opts.add_options()("metrics", po::value<std::vector<std::string>>()->composing(),
-                     "metrics to run: instance names of the descriptor's [[metric]] entries or metric plugin names "
-                     "(default parameters); comma-separated or repeated (default: the descriptor's metrics)")(
-      "metrics-file", po::value<std::string>(),
+  auto add = opts.add_options();
+  add("metrics", po::value<std::vector<std::string>>()->composing(),
+      "metrics to run: instance names of the descriptor's [[metric]] entries or metric plugin names "
+      "(default parameters); comma-separated or repeated (default: the descriptor's metrics)");
+  add("metrics-file", po::value<std::string>(),
       "a TOML file with [[metric]] tables replacing the descriptor's metrics, and optionally [samplers.NAME] tables "
-      "they draw from (added to the run's samplers)")(
-      "split", po::value<std::string>()->default_value("test"), "test or val")(
-      "json", "print the results as JSON instead of adding them to the log");
+      "they draw from (added to the run's samplers)");
+  add("split", po::value<std::string>()->default_value("test"), "test or val");
+  add("json", "print the results as JSON instead of adding them to the log");
   auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
-    std::cout << opts << "\nexamples:\n  ebmlab eval runs/quickstart.h5\n  ebmlab eval runs/dat.h5 --metrics accuracy,ece,robust_accuracy\n"
-                         "  ebmlab eval runs/feature_net.h5 --checkpoint best --split val\n"
-                         "  ebmlab eval runs/quickstart.h5 --metrics-file experiments/eval/five_axes.toml --json\n"
-                         "\nexit codes: 0 ok, 1 evaluation failed, 2 bad input, 3 plugin load failure\n";
+    std::cout
+        << opts
+        << "\nexamples:\n  ebmlab eval runs/quickstart.h5\n  ebmlab eval runs/dat.h5 --metrics accuracy,ece,robust_accuracy\n"
+           "  ebmlab eval runs/feature_net.h5 --checkpoint best --split val\n"
+           "  ebmlab eval runs/quickstart.h5 --metrics-file experiments/eval/five_axes.toml --json\n"
+           "\nexit codes: 0 ok, 1 evaluation failed, 2 bad input, 3 plugin load failure\n";
     return 0;
   }
   const std::string split = vm["split"].as<std::string>();
@@ -111,8 +118,10 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
     throw ConfigError("--metrics and --metrics-file exclude each other: list every metric in the file");
 
   TreeEdit edit;
-  if (vm.count("metrics-file")) edit = metrics_file_edit(vm["metrics-file"].as<std::string>());
-  else if (vm.count("metrics")) edit = metrics_list_edit(split_commas(vm["metrics"].as<std::vector<std::string>>()));
+  if (vm.count("metrics-file"))
+    edit = metrics_file_edit(vm["metrics-file"].as<std::string>());
+  else if (vm.count("metrics"))
+    edit = metrics_list_edit(split_commas(vm["metrics"].as<std::vector<std::string>>()));
   auto s = open_session(session_request(vm, "eval"), edit, !vm.count("json"));
   if (s->comps->metrics.empty()) throw ConfigError("no metrics to run: the run declares none; pass --metrics or --metrics-file");
   if ((split == "test" ? s->data.test : s->data.val).size() == 0)
@@ -124,9 +133,9 @@ int eval_command(const std::vector<std::string>& args, const std::string& comman
   json::object refs;
   for (auto& [path, sha] : s->services->loaded()) refs[path] = sha;
   if (vm.count("json")) {
-    json::object out{{"run", s->run.index}, {"variant", s->run.variant}, {"checkpoint", s->checkpoint},
-                      {"checkpoint_step", s->step}, {"split", split}, {"weights", used}, {"metrics", metrics},
-                      {"references", refs}};
+    json::object out{
+        {"run", s->run.index}, {"variant", s->run.variant}, {"checkpoint", s->checkpoint}, {"checkpoint_step", s->step},
+        {"split", split},      {"weights", used},           {"metrics", metrics},          {"references", refs}};
     std::cout << pretty(out) << "\n";
     return 0;
   }

@@ -1,14 +1,16 @@
 // `ebmlab export`: curves and evaluation series of one variant as CSV or JSON, readable
 // without ebmlab. See docs/analysis.md.
 #include <algorithm>
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
-#include "cli/commands.hpp"
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+
 #include "ebmlab/error.hpp"
+
+#include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "store/run_files.hpp"
 
@@ -66,13 +68,15 @@ int export_command(const std::vector<std::string>& args) {
       "  ebmlab export runs/jem_vs_atebm.h5 --variant dat --curves --evals --format json --out dat.json\n"
       "  ebmlab export runs/jem_vs_atebm.h5 --variant dat --evals val --format csv\n\n"
       "options");
-  opts.add_options()("help,h", "this text")("run", po::value<std::string>(), "index file or variant log")(
-      "variant", po::value<std::string>()->default_value(""), "variant (needed when the run has several)")(
-      "curves", po::value<std::vector<std::string>>()->multitoken()->zero_tokens(), "curves to export (all when none named)")(
-      "evals", po::value<std::vector<std::string>>()->multitoken()->zero_tokens(),
-      "evaluation series to export (all when none named)")("format", po::value<std::string>()->default_value("csv"),
-                                                           "csv or json")(
-      "out,o", po::value<std::string>(), "output file (default: standard output)");
+  auto add = opts.add_options();
+  add("help,h", "this text");
+  add("run", po::value<std::string>(), "index file or variant log");
+  add("variant", po::value<std::string>()->default_value(""), "variant (needed when the run has several)");
+  add("curves", po::value<std::vector<std::string>>()->multitoken()->zero_tokens(), "curves to export (all when none named)");
+  add("evals", po::value<std::vector<std::string>>()->multitoken()->zero_tokens(),
+      "evaluation series to export (all when none named)");
+  add("format", po::value<std::string>()->default_value("csv"), "csv or json");
+  add("out,o", po::value<std::string>(), "output file (default: standard output)");
   auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
     std::cout << opts << "\nexit codes: 0 ok, 2 bad input (unknown series, file missing, not ebmlab's, damaged)\n";
@@ -103,19 +107,23 @@ int export_command(const std::vector<std::string>& args) {
     if (!fout) throw ConfigError("--out " + vm["out"].as<std::string>() + ": cannot write");
   }
   std::ostream& out = vm.count("out") ? static_cast<std::ostream&>(fout) : std::cout;
-  if (format == "csv") out << "series,step,value,wall\n";
-  else out << "{";
+  if (format == "csv")
+    out << "series,step,value,wall\n";
+  else
+    out << "{";
   bool first = true;
   for (auto& s : chosen) {
     Handle d = open_dataset(f, s);
     auto rec = read_records(d, file, s);
     if (format == "csv") {
-      for (auto& r : rec) out << csv_field(s) << "," << r.step << "," << exact(r.value, false) << "," << exact(r.wall, false) << "\n";
+      for (auto& r : rec)
+        out << csv_field(s) << "," << r.step << "," << exact(r.value, false) << "," << exact(r.wall, false) << "\n";
       continue;
     }
     out << (first ? "\n" : ",\n") << json::serialize(json::value(s)) << ": [";
     for (size_t i = 0; i < rec.size(); ++i)
-      out << (i ? ", " : "") << "[" << rec[i].step << ", " << exact(rec[i].value, true) << ", " << exact(rec[i].wall, true) << "]";
+      out << (i ? ", " : "") << "[" << rec[i].step << ", " << exact(rec[i].value, true) << ", " << exact(rec[i].wall, true)
+          << "]";
     out << "]";
     first = false;
   }

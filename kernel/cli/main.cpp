@@ -1,17 +1,19 @@
 // ebmlab: the command-line entry point. Dispatches to subcommands and turns errors
 // into messages and exit codes (DESIGN.md: 0 ok, 1 variant failed, 2 bad input,
 // 3 plugin load failure, 130/143 interrupted).
-#include <boost/program_options/errors.hpp>
 #include <unistd.h>
 
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 
-#include "cli/commands.hpp"
+#include <boost/program_options/errors.hpp>
+
 #include "ebmlab/error.hpp"
-#include "store/h5util.hpp"
+
+#include "cli/commands.hpp"
 #include "loader/version.hpp"
+#include "store/h5util.hpp"
 #include "train/trainer.hpp"
 
 namespace {
@@ -77,7 +79,8 @@ int run_main(int argc, char** argv) {
     if (cmd == "report") return ebm::cli::report_command(rest);
     if (cmd == "export") return ebm::cli::export_command(rest);
     if (cmd == "watch") return ebm::cli::watch_command(rest);
-    std::cerr << "ebmlab: unknown command '" << cmd << "'; expected one of run, validate, plugins, eval, sample, "
+    std::cerr << "ebmlab: unknown command '" << cmd
+              << "'; expected one of run, validate, plugins, eval, sample, "
                  "counterfactual, report, export, watch (see ebmlab --help)\n";
     return 2;
   } catch (const ebm::Error& e) {

@@ -1,9 +1,10 @@
 // Command-line parsing shared by the subcommands.
 #pragma once
 
-#include <boost/program_options.hpp>
 #include <string>
 #include <vector>
+
+#include <boost/program_options.hpp>
 
 namespace ebm::cli {
 

@@ -1,22 +1,24 @@
 // `ebmlab sample` and `ebmlab counterfactual`: after-the-fact commands that work on a saved
 // model itself. Each adds one /posthoc/<n> record to the variant's log and a PNG beside it
 // (docs/evaluation.md).
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
 #include <torch/torch.h>
 
-#include "run/eval_services.hpp"
-#include "store/png.hpp"
-#include "config/validate.hpp"
-#include "cli/commands.hpp"
 #include "ebmlab/mode_guard.hpp"
 #include "ebmlab/sampling.hpp"
+
+#include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/session_options.hpp"
+#include "config/validate.hpp"
+#include "run/eval_services.hpp"
+#include "store/png.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -35,7 +37,7 @@ constexpr std::int64_t kMaxGrid = 256;
 TreeEdit sampler_edit(const std::string& name, const std::vector<std::string>& sets) {
   return [name, sets](Table& root, const Registry& registry) {
     Table& samplers = root["samplers"].type() == Value::Type::table ? root["samplers"].as_table()
-                                                                     : (root["samplers"] = Value(Table{})).as_table();
+                                                                    : (root["samplers"] = Value(Table{})).as_table();
     if (!samplers.count(name)) {
       if (!registry.find(Kind::sampler, name)) {
         std::vector<std::string> have;
@@ -122,16 +124,19 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
       "ebmlab sample RUN.h5 --sampler NAME [options]\n\nDraws samples from a saved model with a sampler of the run "
       "(or any sampler plugin), writes them to the variant's log as /posthoc/<n> and a PNG grid beside it.\n\noptions");
   common_options(opts);
-  opts.add_options()("sampler", po::value<std::string>(), "a sampler of the run's [samplers] or a sampler plugin name")(
-      "set", po::value<std::vector<std::string>>()->composing(), "override a sampler parameter: --set steps=200 (repeatable)")(
-      "class", po::value<std::int64_t>()->default_value(-1), "condition on this class (seeds and labels); -1: test images' own")(
-      "n", po::value<std::int64_t>()->default_value(64), "number of samples")(
-      "out", po::value<std::string>(), "PNG file (default: <run>/<variant>/sample-<sampler>-<k>.png, k = the /posthoc/<k> record)");
+  auto add = opts.add_options();
+  add("sampler", po::value<std::string>(), "a sampler of the run's [samplers] or a sampler plugin name");
+  add("set", po::value<std::vector<std::string>>()->composing(), "override a sampler parameter: --set steps=200 (repeatable)");
+  add("class", po::value<std::int64_t>()->default_value(-1), "condition on this class (seeds and labels); -1: test images' own");
+  add("n", po::value<std::int64_t>()->default_value(64), "number of samples");
+  add("out", po::value<std::string>(),
+      "PNG file (default: <run>/<variant>/sample-<sampler>-<k>.png, k = the /posthoc/<k> record)");
   auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
-    std::cout << opts << "\nexamples:\n  ebmlab sample runs/jem_vs_atebm.h5 --variant dat --sampler gen --class 3 --n 64\n"
-                         "  ebmlab sample runs/jem.h5 --sampler sgld --set steps=200 --set buffer_size=0\n"
-                         "\nexit codes: 0 ok, 1 sampling failed, 2 bad input, 3 plugin load failure\n";
+    std::cout << opts
+              << "\nexamples:\n  ebmlab sample runs/jem_vs_atebm.h5 --variant dat --sampler gen --class 3 --n 64\n"
+                 "  ebmlab sample runs/jem.h5 --sampler sgld --set steps=200 --set buffer_size=0\n"
+                 "\nexit codes: 0 ok, 1 sampling failed, 2 bad input, 3 plugin load failure\n";
     return 0;
   }
   if (!vm.count("sampler")) throw ConfigError("missing --sampler NAME (a sampler of the run, see its descriptor, or a plugin)");
@@ -142,7 +147,8 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
   auto s = open_session(session_request(vm, "sample"), sampler_edit(name, sets));
   apply_weights(*s);
   if (cls < -1 || cls >= s->data.info.num_classes)
-    throw ConfigError("--class " + std::to_string(cls) + ": the data set has classes 0 to " + std::to_string(s->data.info.num_classes - 1));
+    throw ConfigError("--class " + std::to_string(cls) + ": the data set has classes 0 to " +
+                      std::to_string(s->data.info.num_classes - 1));
   Batch seeds = pick_images(s->data, n, cls);
   if (cls >= 0) seeds.y.fill_(cls);
   at::Tensor x = s->trainer->run_sampler(name, seeds);
@@ -173,25 +179,36 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
   return 0;
 }
 
-int counterfactual_command(const std::vector<std::string>& args, const std::string& command_line) {
+namespace {
+
+po::options_description counterfactual_options() {
   po::options_description opts(
       "ebmlab counterfactual RUN.h5 --input INDEX --target CLASS [options]\n\nMoves test image INDEX toward class "
       "CLASS by projected gradient descent on the joint energy E(x, target) = -f(x)[target] within a budget, records "
       "the path (images, energies, class probabilities) in the variant's log as /posthoc/<n> and writes a PNG strip. "
       "Robust models give counterfactuals that look like the target class.\n\noptions");
   common_options(opts);
-  opts.add_options()("input", po::value<std::int64_t>(), "index of the test image")(
-      "target", po::value<std::int64_t>(), "class to move toward")(
-      "norm", po::value<std::string>()->default_value("l2"), "l2 or linf")(
-      "eps", po::value<double>()->default_value(3.0), "budget: the largest distance from the input")(
-      "steps", po::value<std::int64_t>()->default_value(60), "gradient steps")(
-      "alpha", po::value<double>()->default_value(0.0), "step size (0: 2.5 * eps / steps)")(
-      "frames", po::value<std::int64_t>()->default_value(10), "frames of the recorded path (besides the input)")(
-      "out", po::value<std::string>(), "PNG file (default: <run>/<variant>/counterfactual-<input>-to-<target>.png)");
+  auto add = opts.add_options();
+  add("input", po::value<std::int64_t>(), "index of the test image");
+  add("target", po::value<std::int64_t>(), "class to move toward");
+  add("norm", po::value<std::string>()->default_value("l2"), "l2 or linf");
+  add("eps", po::value<double>()->default_value(3.0), "budget: the largest distance from the input");
+  add("steps", po::value<std::int64_t>()->default_value(60), "gradient steps");
+  add("alpha", po::value<double>()->default_value(0.0), "step size (0: 2.5 * eps / steps)");
+  add("frames", po::value<std::int64_t>()->default_value(10), "frames of the recorded path (besides the input)");
+  add("out", po::value<std::string>(), "PNG file (default: <run>/<variant>/counterfactual-<input>-to-<target>.png)");
+  return opts;
+}
+
+}  // namespace
+
+int counterfactual_command(const std::vector<std::string>& args, const std::string& command_line) {
+  po::options_description opts = counterfactual_options();
   auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
-    std::cout << opts << "\nexample:\n  ebmlab counterfactual runs/dat.h5 --input 0 --target 7 --eps 4\n"
-                         "\nexit codes: 0 ok, 1 failed, 2 bad input, 3 plugin load failure\n";
+    std::cout << opts
+              << "\nexample:\n  ebmlab counterfactual runs/dat.h5 --input 0 --target 7 --eps 4\n"
+                 "\nexit codes: 0 ok, 1 failed, 2 bad input, 3 plugin load failure\n";
     return 0;
   }
   if (!vm.count("input") || !vm.count("target")) throw ConfigError("missing --input INDEX and/or --target CLASS");
@@ -210,7 +227,8 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
   if (index < 0 || index >= test.size())
     throw ConfigError("--input " + std::to_string(index) + ": the test split has images 0 to " + std::to_string(test.size() - 1));
   if (target < 0 || target >= s->data.info.num_classes)
-    throw ConfigError("--target " + std::to_string(target) + ": expected a class 0 to " + std::to_string(s->data.info.num_classes - 1));
+    throw ConfigError("--target " + std::to_string(target) + ": expected a class 0 to " +
+                      std::to_string(s->data.info.num_classes - 1));
   Batch b = test.rows(index, index + 1);
   const std::int64_t source = b.y.item<std::int64_t>();
   auto& model = *s->comps->model;
@@ -244,8 +262,8 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
   }
   w.close();
   std::printf("test image %lld (class %lld) -> class %lld, %s eps %.3g, %lld steps of %.3g\n", static_cast<long long>(index),
-              static_cast<long long>(source), static_cast<long long>(target), norm.c_str(), eps,
-              static_cast<long long>(steps), alpha);
+              static_cast<long long>(source), static_cast<long long>(target), norm.c_str(), eps, static_cast<long long>(steps),
+              alpha);
   std::printf("  %6s %10s %10s %10s %10s\n", "step", "p(source)", "p(target)", "E(x)", "E(x,tgt)");
   for (std::size_t i = 0; i < at_step.size(); ++i)
     std::printf("  %6lld %10.4f %10.4f %10.4g %10.4g\n", static_cast<long long>(at_step[i]), p[i][source].item<double>(),

@@ -3,8 +3,6 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,8 +11,12 @@
 #include <set>
 #include <sstream>
 
-#include "cli/commands.hpp"
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+
 #include "ebmlab/error.hpp"
+
+#include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/table.hpp"
 #include "store/run_files.hpp"
@@ -342,18 +344,22 @@ int report_command(const std::vector<std::string>& args) {
       "  ebmlab report runs/dat.h5 runs/jem.h5 --metrics 'robust*,accuracy/accuracy' --format markdown\n"
       "  ebmlab report runs/dat.h5 --split val --sort accuracy/accuracy --reverse --format csv > dat.csv\n\n"
       "options");
-  opts.add_options()("help,h", "this text")("runs", po::value<std::vector<std::string>>(), "index files or variant logs")(
-      "metrics", po::value<std::vector<std::string>>()->composing(),
-      "comma-separated patterns on \"metric/term\": a substring, or a glob when it has * ? [ (repeatable)")(
-      "split", po::value<std::string>()->default_value("test"), "test or val")(
-      "format", po::value<std::string>()->default_value("text"), "text, markdown, csv or json")(
-      "sort", po::value<std::string>(), "order rows by: label, status, n, or a metric column (\"metric/term\")")(
-      "reverse", "sort descending")("no-group", "one row per variant, seeds not grouped")(
-      "all-terms", "include bookkeeping terms (n, eps, steps, restarts, norm_l2, apgd, n_in)");
+  auto add = opts.add_options();
+  add("help,h", "this text");
+  add("runs", po::value<std::vector<std::string>>(), "index files or variant logs");
+  add("metrics", po::value<std::vector<std::string>>()->composing(),
+      "comma-separated patterns on \"metric/term\": a substring, or a glob when it has * ? [ (repeatable)");
+  add("split", po::value<std::string>()->default_value("test"), "test or val");
+  add("format", po::value<std::string>()->default_value("text"), "text, markdown, csv or json");
+  add("sort", po::value<std::string>(), "order rows by: label, status, n, or a metric column (\"metric/term\")");
+  add("reverse", "sort descending");
+  add("no-group", "one row per variant, seeds not grouped");
+  add("all-terms", "include bookkeeping terms (n, eps, steps, restarts, norm_l2, apgd, n_in)");
   auto vm = parse_options(args, opts, "runs", -1);
   if (vm.count("help")) {
-    std::cout << opts << "\nexit codes: 0 ok, 2 bad input: a file is missing, not ebmlab's, damaged or of a newer format, "
-                         "or an option's value is not one listed above\n";
+    std::cout << opts
+              << "\nexit codes: 0 ok, 2 bad input: a file is missing, not ebmlab's, damaged or of a newer format, "
+                 "or an option's value is not one listed above\n";
     return 0;
   }
   if (!vm.count("runs")) throw ConfigError("missing the run: ebmlab report RUN.h5 [RUN2.h5 ...] (see ebmlab report --help)");
@@ -362,16 +368,20 @@ int report_command(const std::vector<std::string>& args) {
   if (split != "test" && split != "val") throw ConfigError("--split: expected test or val, got '" + split + "'");
   if (format != "text" && format != "markdown" && format != "csv" && format != "json")
     throw ConfigError("--format: expected text, markdown, csv or json, got '" + format + "'");
-  const auto patterns = split_commas(vm.count("metrics") ? vm["metrics"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  const auto patterns =
+      split_commas(vm.count("metrics") ? vm["metrics"].as<std::vector<std::string>>() : std::vector<std::string>{});
   const bool group = !vm.count("no-group");
 
   Report report = gather(files, split, patterns, group, vm.count("all-terms") > 0);
   if (report.columns.empty() && !patterns.empty())
     throw ConfigError("--metrics: no evaluation series on split '" + split + "' matches the given patterns");
   if (vm.count("sort")) sort_rows(report, vm["sort"].as<std::string>(), vm.count("reverse") > 0);
-  if (format == "json") print_json(std::cout, report);
-  else if (format == "csv") print_csv(std::cout, report);
-  else print_text(std::cout, report, format == "markdown");
+  if (format == "json")
+    print_json(std::cout, report);
+  else if (format == "csv")
+    print_csv(std::cout, report);
+  else
+    print_text(std::cout, report, format == "markdown");
   return 0;
 }
 

@@ -1,34 +1,33 @@
 // `ebmlab run`: expand, validate, then train every variant — in this process, in worker
 // processes (--jobs), or data parallel over c10d Gloo (--nproc, or RANK/WORLD_SIZE set).
-#include "cli/commands.hpp"
-#include "cli/options.hpp"
-#include "cli/spawn.hpp"
-
-#include <fnmatch.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <thread>
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
 #include <torch/torch.h>
 
-#include "store/checkpoint.hpp"
-#include "train/components.hpp"
-#include "train/distributed.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/spawn.hpp"
 #include "config/json.hpp"
 #include "loader/registry.hpp"
 #include "run/runner.hpp"
-#include "train/trainer.hpp"
+#include "store/checkpoint.hpp"
 #include "store/run_files.hpp"
-
+#include "train/components.hpp"
+#include "train/distributed.hpp"
+#include "train/trainer.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -82,8 +81,8 @@ int run_in_workers(const std::vector<Plan>& plans, const std::vector<std::string
     } else {
       // One write: the workers share stderr.
       std::cerr << ("ebmlab run: variant '" + it->second + "' failed (worker exit " + std::to_string(c) +
-                    (WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status)) : std::string()) +
-                    "); see " + log_path + "\n");
+                    (WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status)) : std::string()) + "); see " +
+                    log_path + "\n");
       if (exit_code == 0) exit_code = 1;
     }
     running.erase(it);
@@ -204,16 +203,19 @@ po::options_description run_options() {
       "file (experiment.output, default runs/<name>.h5) and one log per variant beside it (runs/<name>/<variant>.h5).\n"
       "key.path=value overrides a descriptor value in every variant (stage.0.epochs=1, model.norm.plugin=group, "
       "data.subset=512); paths under variants. or sweep. change the expansion itself.\n\noptions");
-  opts.add_options()("help,h", "this text")("threads", po::value<int>()->default_value(0),
-                                             "intra-op threads in all (0 = all cores); divided among --jobs or --nproc")(
-      "dry-run", "validate and list the expanded variants; write nothing")(
-      "only", po::value<std::string>(), "run only the variants matching these shell globs (comma-separated)")(
-      "jobs", po::value<int>()->default_value(1), "variants in parallel, each in its own worker process")(
-      "resume", "continue an interrupted run: skip completed and diverged variants, continue the others from their last checkpoint")(
-      "overwrite", "replace existing output files")("allow-plugin-path", kAllowPluginPathHelp)(
-      "nproc", po::value<int>()->default_value(1), "data parallel: train each variant with N local processes (c10d Gloo)")(
-      "dist-timeout", po::value<int>()->default_value(300),
-      "data parallel: seconds to wait for every rank at the rendezvous")("quiet,q", "no progress output");
+  auto add = opts.add_options();
+  add("help,h", "this text");
+  add("threads", po::value<int>()->default_value(0), "intra-op threads in all (0 = all cores); divided among --jobs or --nproc");
+  add("dry-run", "validate and list the expanded variants; write nothing");
+  add("only", po::value<std::string>(), "run only the variants matching these shell globs (comma-separated)");
+  add("jobs", po::value<int>()->default_value(1), "variants in parallel, each in its own worker process");
+  add("resume",
+      "continue an interrupted run: skip completed and diverged variants, continue the others from their last checkpoint");
+  add("overwrite", "replace existing output files");
+  add("allow-plugin-path", kAllowPluginPathHelp);
+  add("nproc", po::value<int>()->default_value(1), "data parallel: train each variant with N local processes (c10d Gloo)");
+  add("dist-timeout", po::value<int>()->default_value(300), "data parallel: seconds to wait for every rank at the rendezvous");
+  add("quiet,q", "no progress output");
   return opts;
 }
 
@@ -222,8 +224,9 @@ po::options_description run_options() {
 int run_command(const std::vector<std::string>& args, const std::string& command_line) {
   po::options_description opts = run_options();
   po::options_description hidden, everything;
-  hidden.add_options()("worker", po::value<std::string>(), "run this one variant as a --jobs worker")(
-      "args", po::value<std::vector<std::string>>(), "FILE then overrides");
+  auto add_hidden = hidden.add_options();
+  add_hidden("worker", po::value<std::string>(), "run this one variant as a --jobs worker");
+  add_hidden("args", po::value<std::vector<std::string>>(), "FILE then overrides");
   everything.add(opts).add(hidden);
   auto vm = parse_options(args, everything, "args", -1);
   if (vm.count("help")) {
@@ -233,7 +236,8 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   const RunOptions o = read_run_options(vm);
   const bool worker = !o.worker.empty();
   const DistributedEnv denv = distributed_env();
-  if (denv.present && o.nproc > 1) throw ConfigError("--nproc: RANK and WORLD_SIZE are already set (this is one rank of a group)");
+  if (denv.present && o.nproc > 1)
+    throw ConfigError("--nproc: RANK and WORLD_SIZE are already set (this is one rank of a group)");
 
   Descriptor d = load_descriptor(o.file);
   Registry registry;
@@ -259,7 +263,8 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   const fs::path log_dir = fs::path(index).replace_extension("");
   const bool exists = fs::exists(index) || fs::exists(log_dir);
   if (!worker && writer && !o.resume && !o.overwrite && exists)
-    throw ConfigError(index + ": output exists; pass --resume to continue it, --overwrite to replace it, or set experiment.output");
+    throw ConfigError(index +
+                      ": output exists; pass --resume to continue it, --overwrite to replace it, or set experiment.output");
 
   std::vector<Plan> plans = plan_variants(configs, log_dir, o.resume);
   if (o.resume && !worker && writer) check_resumable(index, configs);

@@ -1,8 +1,9 @@
 // See session_options.hpp.
 #include "cli/session_options.hpp"
 
-#include "config/descriptor.hpp"
 #include "ebmlab/error.hpp"
+
+#include "config/descriptor.hpp"
 
 namespace po = boost::program_options;
 
@@ -11,14 +12,16 @@ namespace ebm::cli {
 using kernel::parse_toml_text;
 
 void common_options(po::options_description& opts) {
-  opts.add_options()("help,h", "this text")("run", po::value<std::string>(), "the run's index file (runs/<name>.h5)")(
-      "variant", po::value<std::string>()->default_value(""), "variant to use (needed when the run has several)")(
-      "checkpoint", po::value<std::string>()->default_value("last"),
-      "last (highest step), best (ckpt-best.h5), a step number, or a checkpoint file")(
-      "weights", po::value<std::string>()->default_value("auto"),
-      "raw, ema, or auto (what the checkpoint's stage evaluates with: eval_weights)")(
-      "threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)")(
-      "seed", po::value<std::int64_t>()->default_value(0), "seed of the random numbers the command draws");
+  auto add = opts.add_options();
+  add("help,h", "this text");
+  add("run", po::value<std::string>(), "the run's index file (runs/<name>.h5)");
+  add("variant", po::value<std::string>()->default_value(""), "variant to use (needed when the run has several)");
+  add("checkpoint", po::value<std::string>()->default_value("last"),
+      "last (highest step), best (ckpt-best.h5), a step number, or a checkpoint file");
+  add("weights", po::value<std::string>()->default_value("auto"),
+      "raw, ema, or auto (what the checkpoint's stage evaluates with: eval_weights)");
+  add("threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)");
+  add("seed", po::value<std::int64_t>()->default_value(0), "seed of the random numbers the command draws");
 }
 
 kernel::SessionRequest session_request(const po::variables_map& vm, const std::string& command) {
@@ -48,6 +51,5 @@ std::pair<std::string, Value> parse_setting(const std::string& setting, const st
     return {key, Value(text, loc)};
   }
 }
-
 
 }  // namespace ebm::cli

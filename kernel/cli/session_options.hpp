@@ -1,11 +1,13 @@
 // The options eval, sample and counterfactual share, read into a run/session.hpp request.
 #pragma once
 
-#include <boost/program_options.hpp>
 #include <string>
 #include <utility>
 
+#include <boost/program_options.hpp>
+
 #include "ebmlab/value.hpp"
+
 #include "run/session.hpp"
 
 namespace ebm::cli {

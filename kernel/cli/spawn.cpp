@@ -1,7 +1,5 @@
 #include "cli/spawn.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -15,8 +13,12 @@
 #include <filesystem>
 #include <thread>
 
-#include "train/trainer.hpp"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "ebmlab/error.hpp"
+
+#include "train/trainer.hpp"
 
 extern char** environ;
 
@@ -88,9 +90,8 @@ int launch_ranks(const std::vector<std::string>& args, int nproc, int timeout_s,
   close(fd);
   std::vector<pid_t> ranks;
   for (int r = 0; r < nproc; ++r)
-    ranks.push_back(spawn_self(args, {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(nproc),
-                                      "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port),
-                                      "EBMLAB_LAUNCH_COMMAND=" + command_line}));
+    ranks.push_back(spawn_self(args, {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(nproc), "MASTER_ADDR=127.0.0.1",
+                                      "MASTER_PORT=" + std::to_string(port), "EBMLAB_LAUNCH_COMMAND=" + command_line}));
   std::signal(SIGINT, forward_signal);
   std::signal(SIGTERM, forward_signal);
   int code = 0, rank0 = -1;
@@ -113,6 +114,5 @@ int launch_ranks(const std::vector<std::string>& args, int nproc, int timeout_s,
   }
   return rank0 > 0 ? rank0 : code;
 }
-
 
 }  // namespace ebm::cli

@@ -39,8 +39,10 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
   line(cells[0]);
   std::string sep = markdown ? "|" : "";
   for (size_t i = 0; i < width.size(); ++i) {
-    if (markdown) sep += (i < 2 ? std::string(width[i] + 2, '-') : std::string(width[i] + 1, '-') + ":") + "|";
-    else sep += std::string(width[i], '-') + (i + 1 < width.size() ? "  " : "");
+    if (markdown)
+      sep += (i < 2 ? std::string(width[i] + 2, '-') : std::string(width[i] + 1, '-') + ":") + "|";
+    else
+      sep += std::string(width[i], '-') + (i + 1 < width.size() ? "  " : "");
   }
   out << sep << "\n";
   for (size_t r = 1; r < cells.size(); ++r) line(cells[r]);

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,8 +10,11 @@
 #include <sstream>
 #include <thread>
 
-#include "cli/commands.hpp"
+#include <boost/program_options.hpp>
+
 #include "ebmlab/error.hpp"
+
+#include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "store/run_files.hpp"
 
@@ -62,16 +64,19 @@ int watch_command(const std::vector<std::string>& args) {
       "status, step and the latest value of every curve and evaluation series (read in SWMR mode, so the run is "
       "never disturbed). Ends when no variant is pending or running any more. Works on finished and crashed runs "
       "too.\n\noptions");
-  opts.add_options()("help,h", "this text")("run", po::value<std::string>(), "the run's index file (or one variant log)")(
-      "variant", po::value<std::string>()->default_value(""), "only this variant")(
-      "interval", po::value<double>()->default_value(2.0), "seconds between looks")(
-      "once", "look once and exit")("timeout", po::value<double>()->default_value(0),
-                                    "give up after this many seconds (0 = never); exit 1");
+  auto add = opts.add_options();
+  add("help,h", "this text");
+  add("run", po::value<std::string>(), "the run's index file (or one variant log)");
+  add("variant", po::value<std::string>()->default_value(""), "only this variant");
+  add("interval", po::value<double>()->default_value(2.0), "seconds between looks");
+  add("once", "look once and exit");
+  add("timeout", po::value<double>()->default_value(0), "give up after this many seconds (0 = never); exit 1");
   auto vm = parse_options(args, opts, "run");
   if (vm.count("help")) {
-    std::cout << opts << "\nexample (in a second terminal):\n  ebmlab run experiments/quickstart.toml\n"
-                         "  ebmlab watch runs/quickstart.h5\n\nexit codes: 0 the run ended, 1 --timeout reached, "
-                         "2 bad input\n";
+    std::cout << opts
+              << "\nexample (in a second terminal):\n  ebmlab run experiments/quickstart.toml\n"
+                 "  ebmlab watch runs/quickstart.h5\n\nexit codes: 0 the run ended, 1 --timeout reached, "
+                 "2 bad input\n";
     return 0;
   }
   if (!vm.count("run")) throw ConfigError("missing the run: ebmlab watch RUN.h5");

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "loader/registry.hpp"
 #include "config/validate.hpp"
+#include "loader/registry.hpp"
 
 namespace ebm::kernel {
 
@@ -25,8 +25,8 @@ void type_sections(VariantConfig& cfg, const Params& experiment, const Params& l
   cfg.data.dataset = d.string("dataset");
   cfg.data.batch_size = d.integer("batch_size");
   cfg.data.eval_batch_size = d.integer("eval_batch_size");
-  cfg.log = LogSpec{log.integer("flush_every"), log.integer("samples_every"), log.integer("samples_count"),
-                    log.real("progress_every")};
+  cfg.log =
+      LogSpec{log.integer("flush_every"), log.integer("samples_every"), log.integer("samples_count"), log.real("progress_every")};
   cfg.checkpoint = CheckpointSpec{checkpoint.boolean("enabled"), checkpoint.integer("every"), checkpoint.integer("keep"),
                                   checkpoint.string("best"), checkpoint.string("best_mode")};
   for (std::size_t i = 0; i < cfg.stages.size() && i < stage_tables.size(); ++i) {
@@ -34,8 +34,8 @@ void type_sections(VariantConfig& cfg, const Params& experiment, const Params& l
     const Params& s = stage_tables[i].second;
     cfg.stages[i].optimizer = OptimizerSpec{o.string("name"), o.real("lr"),    o.real("momentum"), o.real("weight_decay"),
                                             o.real("beta1"),  o.real("beta2"), o.real("eps"),      o.boolean("nesterov")};
-    cfg.stages[i].schedule = ScheduleSpec{s.string("name"), s.integer("warmup_steps"), s.integer("step_every"), s.real("gamma"),
-                                          s.real("min_lr")};
+    cfg.stages[i].schedule =
+        ScheduleSpec{s.string("name"), s.integer("warmup_steps"), s.integer("step_every"), s.real("gamma"), s.real("min_lr")};
   }
 }
 
@@ -85,9 +85,8 @@ struct Resolver {
     }
     const Value* plugin = v.find("plugin");
     if (!plugin || plugin->type() != Value::Type::string) {
-      diag.add(plugin ? plugin->loc() : v.loc(),
-               "'" + instance + ".plugin': expected the name of a " + kind_name(kind) + " plugin (one of: " +
-                   join(registry.names(kind)) + ")");
+      diag.add(plugin ? plugin->loc() : v.loc(), "'" + instance + ".plugin': expected the name of a " + kind_name(kind) +
+                                                     " plugin (one of: " + join(registry.names(kind)) + ")");
       return c;
     }
     c.plugin = plugin->as_string();
@@ -96,8 +95,7 @@ struct Resolver {
       auto names = registry.names(kind);
       auto near = closest(c.plugin, names);
       diag.add(plugin->loc(), "'" + instance + ".plugin': no " + kind_name(kind) + " plugin named '" + c.plugin + "'" +
-                                  (near.empty() ? "" : "; did you mean '" + near + "'?") + " (available: " + join(names) +
-                                  ")");
+                                  (near.empty() ? "" : "; did you mean '" + near + "'?") + " (available: " + join(names) + ")");
       return c;
     }
     Schema schema = e->entry.schema();
@@ -132,9 +130,10 @@ struct Resolver {
 
   void check_top_level() {
     if (root.find("metric") && !root.find("experiment") && !root.find("data") && !root.find("model") && !root.find("stage"))
-      diag.add(root.loc(), "this looks like a metrics file (it has [[metric]] but no [experiment], [data], [model] or "
-                           "[[stage]]): give it to `ebmlab eval RUN.h5 --metrics-file FILE`; `validate` and `run` "
-                           "take experiment descriptors");
+      diag.add(root.loc(),
+               "this looks like a metrics file (it has [[metric]] but no [experiment], [data], [model] or "
+               "[[stage]]): give it to `ebmlab eval RUN.h5 --metrics-file FILE`; `validate` and `run` "
+               "take experiment descriptors");
     for (auto& [key, v] : root.as_table())
       if (std::find(kTopLevel.begin(), kTopLevel.end(), key) == kTopLevel.end()) {
         auto near = closest(key, kTopLevel);
@@ -182,7 +181,8 @@ struct Resolver {
     Params dp(t, "[data]");
     StreamSpec train{"train", 0, "none", 0, 0.0};
     const bool ok = diag.empty();  // values are only typed when nothing failed so far
-    if (ok) train = StreamSpec{"train", dp.integer("batch_size"), dp.string("augment"), dp.integer("crop_padding"), dp.real("noise")};
+    if (ok)
+      train = StreamSpec{"train", dp.integer("batch_size"), dp.string("augment"), dp.integer("crop_padding"), dp.real("noise")};
     cfg.streams.push_back(train);
     Table streams_out;
     if (const Value* sv = dv.find("streams"); sv && sv->type() == Value::Type::table)
@@ -216,7 +216,8 @@ struct Resolver {
 
   void samplers() {
     if (const Value* s = root.find("samplers")) {
-      if (s->type() != Value::Type::table) diag.add(s->loc(), "'samplers': expected a table of [samplers.<name>] tables");
+      if (s->type() != Value::Type::table)
+        diag.add(s->loc(), "'samplers': expected a table of [samplers.<name>] tables");
       else
         for (auto& [name, v] : s->as_table()) {
           auto c = component(v, Kind::sampler, "samplers." + name, {});
@@ -294,7 +295,8 @@ struct Resolver {
     const Schema named = {p::string("name", "name under which results are logged (default: the plugin name)")};
     List metrics_out;
     if (const Value* m = root.find("metric")) {
-      if (m->type() != Value::Type::list) diag.add(m->loc(), "'metric': expected [[metric]] tables");
+      if (m->type() != Value::Type::list)
+        diag.add(m->loc(), "'metric': expected [[metric]] tables");
       else {
         size_t i = 0;
         for (auto& mv : m->as_list()) {

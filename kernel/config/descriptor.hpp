@@ -70,7 +70,7 @@ struct ComponentSpec {
   std::string plugin;
   Kind kind = Kind::loss;
   Params params;
-  double weight = 1.0;   ///< losses only
+  double weight = 1.0;  ///< losses only
 };
 
 /// A stage's optimizer table.
@@ -93,7 +93,7 @@ struct StageSpec {
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   double grad_clip = 0.0;
-  std::string norm_mode;  ///< "train" | "frozen"
+  std::string norm_mode;        ///< "train" | "frozen"
   std::int64_t eval_every = 0;  ///< steps; 0 = at each epoch's end
   double ema = 0.0;             ///< weight-average decay; 0 = off
   std::string init;             ///< checkpoint file whose model weights start the stage ("" = carry on)

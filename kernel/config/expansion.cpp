@@ -58,9 +58,15 @@ std::vector<const std::pair<const std::string, Value>*> in_file_order(const Tabl
 std::string label_value(const Value& v) {
   std::string s;
   switch (v.type()) {
-    case Value::Type::string: s = v.as_string(); break;
-    case Value::Type::integer: s = std::to_string(v.as_int()); break;
-    case Value::Type::boolean: s = v.as_bool() ? "true" : "false"; break;
+    case Value::Type::string:
+      s = v.as_string();
+      break;
+    case Value::Type::integer:
+      s = std::to_string(v.as_int());
+      break;
+    case Value::Type::boolean:
+      s = v.as_bool() ? "true" : "false";
+      break;
     case Value::Type::real: {
       char buf[32];
       for (int precision = 1; precision <= 17; ++precision) {
@@ -70,7 +76,8 @@ std::string label_value(const Value& v) {
       s = buf;
       break;
     }
-    default: s = v.to_string();
+    default:
+      s = v.to_string();
   }
   for (char& c : s)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '+' && c != '-' && c != '_') c = '_';
@@ -119,8 +126,7 @@ void assign_labels(std::vector<Axis>& axes) {
 
 List sweep_values(const std::string& key, const Value& v) {
   if (v.type() != Value::Type::list || v.as_list().empty())
-    throw SchemaError(v.loc().str() + ": 'sweep." + key + "' must be a non-empty array of values, e.g. \"" + key +
-                      "\" = [1, 2]");
+    throw SchemaError(v.loc().str() + ": 'sweep." + key + "' must be a non-empty array of values, e.g. \"" + key + "\" = [1, 2]");
   return v.as_list();
 }
 
@@ -182,8 +188,8 @@ void set_path(Value& root, const std::vector<std::string>& path, const Value& va
       auto it = t.find(seg);
       if (it == t.end()) {
         if (!last && is_index(path[i + 1]))
-          throw ConfigError(origin + ": '" + (walked.empty() ? seg : walked + "." + seg) + "' is not in the descriptor, so entry " +
-                            path[i + 1] + " of it cannot be set");
+          throw ConfigError(origin + ": '" + (walked.empty() ? seg : walked + "." + seg) +
+                            "' is not in the descriptor, so entry " + path[i + 1] + " of it cannot be set");
         it = t.emplace(seg, Value(Table{}, value.loc())).first;
       }
       at = &it->second;
@@ -199,7 +205,8 @@ void set_path(Value& root, const std::vector<std::string>& path, const Value& va
 Override parse_override(const std::string& arg) {
   auto eq = arg.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw ConfigError("override '" + arg + "': expected key.path=value (for example stage.0.epochs=3 or model.norm.plugin=group)");
+    throw ConfigError("override '" + arg +
+                      "': expected key.path=value (for example stage.0.epochs=3 or model.norm.plugin=group)");
   Override o;
   o.text = arg;
   o.path = split_path(arg.substr(0, eq));
@@ -298,7 +305,8 @@ std::vector<Variant> expand(const Descriptor& d, const std::vector<Override>& ov
 
   for (auto& o : overrides)
     if (o.path.front() == "plugins")
-      throw ConfigError("override '" + o.text + "': plugin paths cannot be set from the command line; put the folder on "
+      throw ConfigError("override '" + o.text +
+                        "': plugin paths cannot be set from the command line; put the folder on "
                         "EBMLAB_PLUGIN_PATH instead");
   Value base = root;
   base.as_table().erase("variants");
@@ -337,8 +345,7 @@ std::vector<PluginPath> descriptor_plugin_paths(const Descriptor& d) {
   if (t->type() != Value::Type::table)
     throw SchemaError(t->loc().str() + ": 'plugins' must be a table: [plugins] paths = [\"folder or file\", ...]");
   for (auto& [key, v] : t->as_table())
-    if (key != "paths")
-      throw SchemaError(v.loc().str() + ": unknown key 'plugins." + key + "' (expected only 'paths')");
+    if (key != "paths") throw SchemaError(v.loc().str() + ": unknown key 'plugins." + key + "' (expected only 'paths')");
   const Value* paths = t->find("paths");
   if (!paths) return out;
   if (paths->type() != Value::Type::list)

@@ -1,7 +1,8 @@
 #include "config/json.hpp"
 
-#include <boost/json.hpp>
 #include <sstream>
+
+#include <boost/json.hpp>
 
 namespace ebm::kernel {
 
@@ -9,11 +10,16 @@ namespace json = boost::json;
 
 json::value to_json(const Value& v) {
   switch (v.type()) {
-    case Value::Type::null: return nullptr;
-    case Value::Type::boolean: return v.as_bool();
-    case Value::Type::integer: return v.as_int();
-    case Value::Type::real: return v.as_real();
-    case Value::Type::string: return json::string(v.as_string());
+    case Value::Type::null:
+      return nullptr;
+    case Value::Type::boolean:
+      return v.as_bool();
+    case Value::Type::integer:
+      return v.as_int();
+    case Value::Type::real:
+      return v.as_real();
+    case Value::Type::string:
+      return json::string(v.as_string());
     case Value::Type::list: {
       json::array a;
       for (auto& e : v.as_list()) a.push_back(to_json(e));
@@ -30,12 +36,18 @@ json::value to_json(const Value& v) {
 
 Value from_json(const json::value& v, const SourceLoc& loc) {
   switch (v.kind()) {
-    case json::kind::null: return Value();
-    case json::kind::bool_: return Value(v.get_bool(), loc);
-    case json::kind::int64: return Value(v.get_int64(), loc);
-    case json::kind::uint64: return Value(static_cast<std::int64_t>(v.get_uint64()), loc);
-    case json::kind::double_: return Value(v.get_double(), loc);
-    case json::kind::string: return Value(std::string(v.get_string()), loc);
+    case json::kind::null:
+      return Value();
+    case json::kind::bool_:
+      return Value(v.get_bool(), loc);
+    case json::kind::int64:
+      return Value(v.get_int64(), loc);
+    case json::kind::uint64:
+      return Value(static_cast<std::int64_t>(v.get_uint64()), loc);
+    case json::kind::double_:
+      return Value(v.get_double(), loc);
+    case json::kind::string:
+      return Value(std::string(v.get_string()), loc);
     case json::kind::array: {
       List l;
       for (auto& e : v.get_array()) l.push_back(from_json(e, loc));
@@ -80,7 +92,10 @@ void print(std::ostream& os, const json::value& v, int indent) {
   std::string pad(static_cast<size_t>(indent) * 2, ' ');
   if (v.is_object()) {
     auto& o = v.get_object();
-    if (o.empty()) { os << "{}"; return; }
+    if (o.empty()) {
+      os << "{}";
+      return;
+    }
     os << "{\n";
     size_t i = 0;
     for (auto& [k, e] : o) {
@@ -91,7 +106,10 @@ void print(std::ostream& os, const json::value& v, int indent) {
     os << pad << "}";
   } else if (v.is_array()) {
     auto& a = v.get_array();
-    if (a.empty()) { os << "[]"; return; }
+    if (a.empty()) {
+      os << "[]";
+      return;
+    }
     os << "[\n";
     for (size_t i = 0; i < a.size(); ++i) {
       os << pad << "  ";

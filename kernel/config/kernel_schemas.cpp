@@ -1,9 +1,9 @@
 // The kernel's own descriptor sections ([experiment], [data], streams, [[stage]], [log],
 // [checkpoint]): their parameters, defaults and bounds. Plugins declare theirs in their
 // own schema(); resolve() in descriptor.cpp checks a descriptor against both.
-#include "config/descriptor.hpp"
-
 #include <cstdint>
+
+#include "config/descriptor.hpp"
 
 namespace ebm::kernel {
 
@@ -30,32 +30,37 @@ const Schema& experiment_schema() {
 
 const Schema& data_schema() {
   static const Schema s = [] {
-  Schema s = {
-      p::enumeration("dataset", {"fashion_mnist", "toy2d", "cifar10", "cifar100", "image_folder"}, "built-in data set").require(),
-      p::string("path", "data folder: fashion_mnist's gzip IDX files (empty: /usr/share/datasets/fashion-mnist), the CIFAR "
-                        "binary version, or an image folder with train/<class>/ and test/<class>/")
-          .set_default(""),
-      p::enumeration("input_norm", {"dataset", "symmetric"},
-                     "the model's first layer: standardize with the training split's per-channel mean/std (dataset), "
-                     "or map [0,1] to [-1,1] as JEM's code does (symmetric: mean = std = 0.5)")
-          .set_default("dataset"),
-      p::integer("image_size", "image_folder: shorter side resized to this, then center-cropped square").set_default(32).range(4, 4096),
-      p::integer("channels", "image_folder: 1 (grayscale) or 3 (RGB)").set_default(3).range(1, 3),
-      p::integer("batch_size", "training batch size").set_default(64).range(1, 1 << 16),
-      p::integer("eval_batch_size", "evaluation batch size").set_default(1000).range(1, 1 << 16),
-      p::integer("validation", "training samples held out for validation (-1: 5000 for fashion_mnist and CIFAR, 10 % otherwise)")
-          .set_default(-1)
-          .range(-1, kMaxImages),
-      p::integer("subset", "use only the first N training images (0 = all)").set_default(0).range(0, kMaxImages),
-      p::integer("test_subset", "use only the first N test images (0 = all)").set_default(0).range(0, kMaxImages),
-      p::enumeration("toy", {"rings", "moons", "gaussians8"}, "toy2d: the distribution").set_default("moons"),
-      p::integer("toy_samples", "toy2d: training points (test: a quarter as many)").set_default(4000).range(16, 10000000),
-      p::real("toy_noise", "toy2d: Gaussian noise added to the points").set_default(0.05).range(0, 10),
-      p::table("streams", {}, "extra data streams by name: [data.streams.NAME] (see stream keys)"),
-  };
-  for (auto& k : stream_schema())
-    if (k.name != "batch_size" && k.name != "source") s.push_back(k);  // the "train" stream's own keys live in [data]
-  return s;
+    Schema s = {
+        p::enumeration("dataset", {"fashion_mnist", "toy2d", "cifar10", "cifar100", "image_folder"}, "built-in data set")
+            .require(),
+        p::string("path",
+                  "data folder: fashion_mnist's gzip IDX files (empty: /usr/share/datasets/fashion-mnist), the CIFAR "
+                  "binary version, or an image folder with train/<class>/ and test/<class>/")
+            .set_default(""),
+        p::enumeration("input_norm", {"dataset", "symmetric"},
+                       "the model's first layer: standardize with the training split's per-channel mean/std (dataset), "
+                       "or map [0,1] to [-1,1] as JEM's code does (symmetric: mean = std = 0.5)")
+            .set_default("dataset"),
+        p::integer("image_size", "image_folder: shorter side resized to this, then center-cropped square")
+            .set_default(32)
+            .range(4, 4096),
+        p::integer("channels", "image_folder: 1 (grayscale) or 3 (RGB)").set_default(3).range(1, 3),
+        p::integer("batch_size", "training batch size").set_default(64).range(1, 1 << 16),
+        p::integer("eval_batch_size", "evaluation batch size").set_default(1000).range(1, 1 << 16),
+        p::integer("validation",
+                   "training samples held out for validation (-1: 5000 for fashion_mnist and CIFAR, 10 % otherwise)")
+            .set_default(-1)
+            .range(-1, kMaxImages),
+        p::integer("subset", "use only the first N training images (0 = all)").set_default(0).range(0, kMaxImages),
+        p::integer("test_subset", "use only the first N test images (0 = all)").set_default(0).range(0, kMaxImages),
+        p::enumeration("toy", {"rings", "moons", "gaussians8"}, "toy2d: the distribution").set_default("moons"),
+        p::integer("toy_samples", "toy2d: training points (test: a quarter as many)").set_default(4000).range(16, 10000000),
+        p::real("toy_noise", "toy2d: Gaussian noise added to the points").set_default(0.05).range(0, 10),
+        p::table("streams", {}, "extra data streams by name: [data.streams.NAME] (see stream keys)"),
+    };
+    for (auto& k : stream_schema())
+      if (k.name != "batch_size" && k.name != "source") s.push_back(k);  // the "train" stream's own keys live in [data]
+    return s;
   }();
   return s;
 }
@@ -71,8 +76,9 @@ const Schema& stream_schema() {
       p::real("noise", "Gaussian input noise sigma added to each batch (JEM's sigma_data; 0.015 on [0,1] = 0.03 on [-1,1])")
           .set_default(0.0)
           .range(0, 10),
-      p::table("source", {}, "streams only: draw from another data set (keys as [data]; same sample shape) instead "
-                             "of the training split, e.g. auxiliary seeds for contrastive samples"),
+      p::table("source", {},
+               "streams only: draw from another data set (keys as [data]; same sample shape) instead "
+               "of the training split, e.g. auxiliary seeds for contrastive samples"),
   };
   return s;
 }
@@ -102,13 +108,21 @@ const Schema& stage_schema() {
       p::real("grad_clip", "clip the global gradient norm (0 = off)").set_default(0.0).at_least(0),
       p::enumeration("norm_mode", {"train", "frozen"}, "norm layers: batch statistics or frozen (eval) statistics")
           .set_default("train"),
-      p::integer("eval_every", "evaluate on the validation split every N steps (0 = each epoch end)").set_default(0).range(0, kMaxSteps),
+      p::integer("eval_every", "evaluate on the validation split every N steps (0 = each epoch end)")
+          .set_default(0)
+          .range(0, kMaxSteps),
       p::string("init", "start from the model weights of this ebmlab checkpoint file (empty: the previous stage's weights)")
           .set_default(""),
-      p::real("ema", "decay of an exponential moving average of the weights (0 = off; DAT: 0.999)").set_default(0.0).range(0, 0.999999),
+      p::real("ema", "decay of an exponential moving average of the weights (0 = off; DAT: 0.999)")
+          .set_default(0.0)
+          .range(0, 0.999999),
       p::enumeration("eval_weights", {"raw", "ema"}, "weights evaluated during and after this stage").set_default("raw"),
-      p::real("loss_bound", "divergence: |loss| above this ends the variant as diverged (JEM's rule: 1e8)").set_default(1e8).at_least(0),
-      p::real("energy_bound", "divergence: a logged term its plugin declares an energy (OutputRole::energy) above this in magnitude ends the variant")
+      p::real("loss_bound", "divergence: |loss| above this ends the variant as diverged (JEM's rule: 1e8)")
+          .set_default(1e8)
+          .at_least(0),
+      p::real(
+          "energy_bound",
+          "divergence: a logged term its plugin declares an energy (OutputRole::energy) above this in magnitude ends the variant")
           .set_default(1e6)
           .at_least(0),
       p::list("losses", p::table("loss", {}, "a loss"), "losses summed with their weights").require().at_least(1),
@@ -118,7 +132,9 @@ const Schema& stage_schema() {
 
 const Schema& checkpoint_schema() {
   static const Schema s = {
-      p::integer("every", "write a checkpoint every N steps (0: only at the end of each stage)").set_default(0).range(0, kMaxSteps),
+      p::integer("every", "write a checkpoint every N steps (0: only at the end of each stage)")
+          .set_default(0)
+          .range(0, kMaxSteps),
       p::integer("keep", "periodic checkpoints kept (the newest; the best is kept besides)").set_default(1).range(1, 1000),
       p::string("best", "validation result that picks ckpt-best.h5, e.g. \"accuracy/accuracy\" (empty: none)").set_default(""),
       p::enumeration("best_mode", {"max", "min"}, "whether higher or lower is better for 'best'").set_default("max"),
@@ -131,8 +147,11 @@ const Schema& log_schema() {
   static const Schema s = {
       p::integer("flush_every", "flush curves to disk every N steps (and at every evaluation)").set_default(50).at_least(1),
       p::real("progress_every", "seconds between plain progress lines when not on a terminal").set_default(10.0).at_least(0),
-      p::integer("samples_every", "every N steps, keep the samples each sampler drew in that step: samples/<sampler> in "
-                                  "the log and a PNG grid beside it (0 = off)").set_default(0).at_least(0),
+      p::integer("samples_every",
+                 "every N steps, keep the samples each sampler drew in that step: samples/<sampler> in "
+                 "the log and a PNG grid beside it (0 = off)")
+          .set_default(0)
+          .at_least(0),
       p::integer("samples_count", "samples kept per record (NaN-padded when a step drew fewer)").set_default(64).range(1, 1024),
   };
   return s;

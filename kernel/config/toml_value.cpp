@@ -1,10 +1,10 @@
 // TOML (toml++) -> ebm::Value, keeping every value's file:line:column.
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <toml++/toml.h>
 
 #include "config/descriptor.hpp"
 
@@ -81,8 +81,8 @@ Value load_tree(const std::string& path, const std::string& text, std::vector<st
       throw ConfigError(f.loc().str() + ": include cycle: " + cycle + name + "; remove one of these includes");
     }
     if (chain.size() > 32) throw ConfigError(f.loc().str() + ": includes nested more than 32 deep");
-    std::string sub = read_text(name, f.loc().str() + ": cannot open included file '" + name +
-                                          "' (paths are relative to the including file)");
+    std::string sub =
+        read_text(name, f.loc().str() + ": cannot open included file '" + name + "' (paths are relative to the including file)");
     d.includes.emplace_back(name, sub);
     chain.push_back(name);
     merged = deep_merge(merged, load_tree(name, sub, chain, d));

@@ -6,9 +6,7 @@
 
 namespace ebm::kernel {
 
-void Diagnostics::add(const SourceLoc& where, const std::string& message) {
-  messages_.push_back(where.str() + ": " + message);
-}
+void Diagnostics::add(const SourceLoc& where, const std::string& message) { messages_.push_back(where.str() + ": " + message); }
 
 bool Diagnostics::in_missing_table(const std::string& key) const {
   for (auto& m : missing_)
@@ -65,8 +63,7 @@ bool in_range(const Value& v, const ParamSpec& spec, double x, const std::string
 }
 
 Value mismatch(const Value& v, const ParamSpec& spec, const std::string& path, Diagnostics& diag) {
-  diag.add(v.loc(), "'" + path + "': expected " + spec.describe_type() + ", found " + type_name(v.type()) + " " +
-                        v.to_string());
+  diag.add(v.loc(), "'" + path + "': expected " + spec.describe_type() + ", found " + type_name(v.type()) + " " + v.to_string());
   return Value();
 }
 
@@ -112,7 +109,8 @@ Value check(const Value& v, const ParamSpec& spec, const std::string& path, Diag
         if (stream) names.insert(names.begin(), "train");
         std::string expected;
         for (auto& n : names)
-          expected += (expected.empty() ? "" : ", ") + (stream && n == "train" ? std::string("\"train\"") : "[" + table + n + "]");
+          expected +=
+              (expected.empty() ? "" : ", ") + (stream && n == "train" ? std::string("\"train\"") : "[" + table + n + "]");
         diag.add(v.loc(), "'" + path + "' refers to " + spec.ref_kind + " '" + s + "', which is not defined: " +
                               (expected.empty() ? "define it in a [" + table + "<name>] table"
                                                 : "expected one of " + expected + hint(s, names) +
@@ -147,13 +145,16 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
   size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
   for (auto& c : candidates) {
     size_t d = edit_distance(word, c);
-    if (d < best_d) { best_d = d; best = c; }
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
   }
   return best;
 }
 
-Table validate_table(const Value& table, const Schema& schema, const std::string& path, Diagnostics& diag,
-                     const References& refs, const std::vector<std::string>& passthrough) {
+Table validate_table(const Value& table, const Schema& schema, const std::string& path, Diagnostics& diag, const References& refs,
+                     const std::vector<std::string>& passthrough) {
   Table out;
   if (table.type() != Value::Type::table) {
     diag.add(table.loc(), "'" + path + "': expected a table, found " + type_name(table.type()) + " " + table.to_string());
@@ -163,7 +164,10 @@ Table validate_table(const Value& table, const Schema& schema, const std::string
   for (auto& s : schema) known.push_back(s.name);
   auto prefix = path.empty() ? std::string() : path + ".";
   for (auto& [key, v] : table.as_table()) {
-    if (std::find(passthrough.begin(), passthrough.end(), key) != passthrough.end()) { out[key] = v; continue; }
+    if (std::find(passthrough.begin(), passthrough.end(), key) != passthrough.end()) {
+      out[key] = v;
+      continue;
+    }
     if (std::find(known.begin(), known.end(), key) == known.end())
       diag.add(v.loc(), "unknown key '" + prefix + key + "'" + hint(key, known) +
                             (known.empty() ? " (this table takes no keys)" : " (expected one of: " + join(known) + ")"));
@@ -176,7 +180,8 @@ Table validate_table(const Value& table, const Schema& schema, const std::string
       out[spec.name] = check(*v, spec, prefix + spec.name, diag, refs);
     } else if (spec.required) {
       if (!diag.in_missing_table(prefix + spec.name))
-        diag.add(table.loc(), "missing required key '" + prefix + spec.name + "' (" + spec.describe_type() + ": " + spec.doc + ")");
+        diag.add(table.loc(),
+                 "missing required key '" + prefix + spec.name + "' (" + spec.describe_type() + ": " + spec.doc + ")");
     } else if (spec.default_value) {
       Value d = *spec.default_value;
       d.set_loc(SourceLoc{"<default>", 0, 0});
@@ -185,7 +190,8 @@ Table validate_table(const Value& table, const Schema& schema, const std::string
         out[spec.name] = Value(validate_table(d, spec.fields, prefix + spec.name, diag, refs), d.loc());
     } else if (spec.type == ParamType::table) {
       // An optional table with no default gets its fields' defaults.
-      out[spec.name] = Value(validate_table(Value(Table{}, table.loc()), spec.fields, prefix + spec.name, diag, refs), table.loc());
+      out[spec.name] =
+          Value(validate_table(Value(Table{}, table.loc()), spec.fields, prefix + spec.name, diag, refs), table.loc());
     }
   }
   return out;

@@ -36,8 +36,8 @@ struct References {
 
 /// Validates `table` (located at dotted `path`) and returns it with defaults filled in.
 /// Keys in `passthrough` are accepted without checking (the caller validates them).
-Table validate_table(const Value& table, const Schema& schema, const std::string& path, Diagnostics& diag,
-                     const References& refs, const std::vector<std::string>& passthrough = {});
+Table validate_table(const Value& table, const Schema& schema, const std::string& path, Diagnostics& diag, const References& refs,
+                     const std::vector<std::string>& passthrough = {});
 
 /// The closest of `candidates` to `word`, or "" when none is close.
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);

@@ -16,8 +16,7 @@ at::Tensor random_crop(const at::Tensor& x, std::int64_t pad, at::Generator& gen
   auto o = off.accessor<std::int64_t, 2>();
   std::vector<at::Tensor> out;
   out.reserve(static_cast<std::size_t>(B));
-  for (std::int64_t i = 0; i < B; ++i)
-    out.push_back(padded[i].slice(1, o[i][0], o[i][0] + H).slice(2, o[i][1], o[i][1] + W));
+  for (std::int64_t i = 0; i < B; ++i) out.push_back(padded[i].slice(1, o[i][0], o[i][0] + H).slice(2, o[i][1], o[i][1] + W));
   return torch::stack(out);
 }
 
@@ -42,12 +41,11 @@ at::Tensor strong_extra(const at::Tensor& x, double lo, double hi, at::Generator
 
 }  // namespace
 
-at::Tensor augment(const at::Tensor& x, const std::string& kind, std::int64_t padding, double lo, double hi,
-                   at::Generator& gen) {
+at::Tensor augment(const at::Tensor& x, const std::string& kind, std::int64_t padding, double lo, double hi, at::Generator& gen) {
   if (kind == "none") return x;
   if (x.dim() != 4)
-    throw DataError("augment = \"" + kind + "\" needs image data [B,C,H,W]; this data set has " +
-                    std::to_string(x.dim() - 1) + "-d samples (use augment = \"none\")");
+    throw DataError("augment = \"" + kind + "\" needs image data [B,C,H,W]; this data set has " + std::to_string(x.dim() - 1) +
+                    "-d samples (use augment = \"none\")");
   torch::NoGradGuard no_grad;
   at::Tensor out = random_crop(x, padding, gen);
   if (kind == "crop") return out;

@@ -11,7 +11,6 @@ namespace ebm::kernel {
 
 /// x: [B, C, H, W] in [lo, hi] (or [B, D]: only "none" applies). kind: none | crop |
 /// flip_crop | strong. Returns a new tensor; never modifies x.
-at::Tensor augment(const at::Tensor& x, const std::string& kind, std::int64_t padding, double lo, double hi,
-                   at::Generator& gen);
+at::Tensor augment(const at::Tensor& x, const std::string& kind, std::int64_t padding, double lo, double hi, at::Generator& gen);
 
 }  // namespace ebm::kernel

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+
 #include <torch/torch.h>
 
 #include "data/data_sources.hpp"
@@ -20,7 +21,8 @@ std::vector<std::string> read_names(const std::string& path, std::int64_t classe
   std::vector<std::string> out;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);)
-    if (!line.empty() && line.find_first_not_of(" \r\t") != std::string::npos) out.push_back(line.substr(0, line.find_last_not_of(" \r\t") + 1));
+    if (!line.empty() && line.find_first_not_of(" \r\t") != std::string::npos)
+      out.push_back(line.substr(0, line.find_last_not_of(" \r\t") + 1));
   if (static_cast<std::int64_t>(out.size()) == classes) return out;
   out.clear();
   for (std::int64_t c = 0; c < classes; ++c) out.push_back(fallback + std::to_string(c));
@@ -71,12 +73,14 @@ void load_cifar(const Params& data, bool hundred, Dataset& d, Split& train) {
   const std::int64_t classes = hundred ? 100 : 10;
   const int label_bytes = hundred ? 2 : 1, label_index = hundred ? 1 : 0;  // CIFAR-100: coarse, fine
   std::vector<std::string> train_files;
-  if (hundred) train_files = {dir + "/train.bin"};
+  if (hundred)
+    train_files = {dir + "/train.bin"};
   else
     for (int i = 1; i <= 5; ++i) train_files.push_back(dir + "/data_batch_" + std::to_string(i) + ".bin");
   const std::string test_file = dir + (hundred ? "/test.bin" : "/test_batch.bin");
   std::string missing;
-  for (auto& f : train_files) if (!fs::exists(f)) missing += " " + f;
+  for (auto& f : train_files)
+    if (!fs::exists(f)) missing += " " + f;
   if (!fs::exists(test_file)) missing += " " + test_file;
   if (!missing.empty()) throw DataError(std::string("[data] ") + name + ": missing file(s):" + missing);
 

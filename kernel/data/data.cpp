@@ -1,13 +1,15 @@
 #include "data/data.hpp"
-#include "data/data_sources.hpp"
-#include "data/seeds.hpp"
 
 #include <zlib.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+
 #include <torch/torch.h>
+
+#include "data/data_sources.hpp"
+#include "data/seeds.hpp"
 
 namespace ebm::kernel {
 
@@ -22,7 +24,8 @@ std::uint32_t big_endian(const unsigned char* b) {
 // The gzip trailer's ISIZE: the decompressed length modulo 2^32.
 std::uint32_t gzip_isize(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw DataError(path + ": cannot open (is the data set installed? tools/install-deps.sh installs dataset-fashion-mnist)");
+  if (!f)
+    throw DataError(path + ": cannot open (is the data set installed? tools/install-deps.sh installs dataset-fashion-mnist)");
   unsigned char head[2] = {0, 0}, tail[4] = {0, 0, 0, 0};
   bool ok = std::fread(head, 1, 2, f) == 2 && std::fseek(f, -4, SEEK_END) == 0 && std::fread(tail, 1, 4, f) == 4;
   std::fclose(f);
@@ -34,7 +37,9 @@ std::uint32_t gzip_isize(const std::string& path) {
 struct GzFile {
   gzFile f;
   explicit GzFile(const std::string& path) : f(gzopen(path.c_str(), "rb")) {}
-  ~GzFile() { if (f) gzclose(f); }
+  ~GzFile() {
+    if (f) gzclose(f);
+  }
 };
 
 }  // namespace
@@ -46,10 +51,11 @@ at::Tensor read_idx_gz(const std::string& path) {
   unsigned char magic[4];
   if (gzread(gz.f, magic, 4) != 4) throw DataError(path + ": truncated: no IDX header");
   if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08)
-    throw DataError(path + ": bad IDX magic: expected 00 00 08 <dims> (unsigned bytes), found " +
-                    std::to_string(magic[0]) + " " + std::to_string(magic[1]) + " " + std::to_string(magic[2]));
+    throw DataError(path + ": bad IDX magic: expected 00 00 08 <dims> (unsigned bytes), found " + std::to_string(magic[0]) + " " +
+                    std::to_string(magic[1]) + " " + std::to_string(magic[2]));
   int ndims = magic[3];
-  if (ndims < 1 || ndims > 4) throw DataError(path + ": IDX header declares " + std::to_string(ndims) + " dimensions, expected 1 to 4");
+  if (ndims < 1 || ndims > 4)
+    throw DataError(path + ": IDX header declares " + std::to_string(ndims) + " dimensions, expected 1 to 4");
   std::vector<std::int64_t> dims(ndims);
   std::uint64_t count = 1;
   for (int i = 0; i < ndims; ++i) {
@@ -57,8 +63,11 @@ at::Tensor read_idx_gz(const std::string& path) {
     if (gzread(gz.f, b, 4) != 4) throw DataError(path + ": truncated IDX header");
     dims[i] = big_endian(b);
     // Each size on its own too: a zero elsewhere would hide an absurd one from the product.
-    if (dims[i] == 0) throw DataError(path + ": IDX header declares a dimension of size 0 (dimension " + std::to_string(i) + "); the file is empty or corrupt");
-    if (static_cast<std::uint64_t>(dims[i]) > kMaxIdxBytes) throw DataError(path + ": IDX header declares a dimension of " + std::to_string(dims[i]) + "; the file is corrupt");
+    if (dims[i] == 0)
+      throw DataError(path + ": IDX header declares a dimension of size 0 (dimension " + std::to_string(i) +
+                      "); the file is empty or corrupt");
+    if (static_cast<std::uint64_t>(dims[i]) > kMaxIdxBytes)
+      throw DataError(path + ": IDX header declares a dimension of " + std::to_string(dims[i]) + "; the file is corrupt");
     count *= static_cast<std::uint64_t>(dims[i]);
     if (count > kMaxIdxBytes) throw DataError(path + ": IDX header declares more than 2 GiB of data; the file is corrupt");
   }
@@ -72,7 +81,8 @@ at::Tensor read_idx_gz(const std::string& path) {
   while (done < count) {
     unsigned chunk = static_cast<unsigned>(std::min<std::uint64_t>(count - done, 1u << 24));
     int got = gzread(gz.f, dst + done, chunk);
-    if (got <= 0) throw DataError(path + ": truncated: expected " + std::to_string(count) + " data bytes, got " + std::to_string(done));
+    if (got <= 0)
+      throw DataError(path + ": truncated: expected " + std::to_string(count) + " data bytes, got " + std::to_string(done));
     done += static_cast<std::uint64_t>(got);
   }
   unsigned char extra;
@@ -87,7 +97,8 @@ std::pair<at::Tensor, at::Tensor> read_split(const std::string& dir, const std::
   auto labels_path = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
   auto images = read_idx_gz(images_path);
   auto labels = read_idx_gz(labels_path);
-  if (images.dim() != 3) throw DataError(images_path + ": expected 3 dimensions [N, H, W], found " + std::to_string(images.dim()));
+  if (images.dim() != 3)
+    throw DataError(images_path + ": expected 3 dimensions [N, H, W], found " + std::to_string(images.dim()));
   if (labels.dim() != 1) throw DataError(labels_path + ": expected 1 dimension [N], found " + std::to_string(labels.dim()));
   if (images.size(0) != labels.size(0))
     throw DataError(images_path + " has " + std::to_string(images.size(0)) + " images but " + labels_path + " has " +
@@ -186,8 +197,9 @@ Dataset load_dataset(const Params& data, std::uint64_t seed) {
   std::int64_t n = train.size();
   std::int64_t val = data.integer("validation");
   if (val < 0) val = name == "fashion_mnist" || name == "cifar10" || name == "cifar100" ? 5000 : n / 10;
-  if (val >= n) throw DataError("[data] validation = " + std::to_string(val) + " leaves no training data: the training set has " +
-                                std::to_string(n) + " samples; lower 'data.validation'");
+  if (val >= n)
+    throw DataError("[data] validation = " + std::to_string(val) + " leaves no training data: the training set has " +
+                    std::to_string(n) + " samples; lower 'data.validation'");
   d.val = train.slice(n - val, n);
   std::int64_t keep = n - val;
   if (auto subset = data.integer("subset"); subset > 0) keep = std::min(keep, subset);

@@ -16,12 +16,12 @@ namespace ebm::kernel {
 
 /// One split: samples held whole (x defined) or read on demand through `read`.
 struct Split {
-  at::Tensor x;  ///< float32 [N, ...shape] in [lo, hi]; undefined when read on demand
-  at::Tensor y;  ///< int64 [N], always held
+  at::Tensor x;                                           ///< float32 [N, ...shape] in [lo, hi]; undefined when read on demand
+  at::Tensor y;                                           ///< int64 [N], always held
   std::function<at::Tensor(const at::Tensor& idx)> read;  ///< rows idx -> [n, ...shape]
 
   std::int64_t size() const { return y.defined() ? y.size(0) : 0; }
-  Batch take(const at::Tensor& idx) const;                ///< rows by int64 index
+  Batch take(const at::Tensor& idx) const;                 ///< rows by int64 index
   Batch rows(std::int64_t begin, std::int64_t end) const;  ///< rows [begin, end)
   Split slice(std::int64_t begin, std::int64_t end) const;
   /// Every row as one tensor (on-demand splits: at most `cap` rows, spread evenly).
@@ -31,7 +31,7 @@ struct Split {
 struct Dataset {
   DataInfo info;
   Split train;
-  Split val;   ///< held out from the training files (never trained on)
+  Split val;  ///< held out from the training files (never trained on)
   Split test;
   std::map<std::string, Split> sources;  ///< streams drawing from another data set: its training split
 };
@@ -44,8 +44,7 @@ at::Tensor read_idx_gz(const std::string& path);
 /// Reads one file of the CIFAR "binary version": records of `label_bytes` label bytes
 /// then 3072 pixel bytes (R, G, B planes of 32x32). The label at `label_index` is used.
 /// Returns x uint8 [N,3,32,32] and y int64 [N]. DataError names the file on any problem.
-std::pair<at::Tensor, at::Tensor> read_cifar_bin(const std::string& path, int label_bytes, int label_index,
-                                                 std::int64_t classes);
+std::pair<at::Tensor, at::Tensor> read_cifar_bin(const std::string& path, int label_bytes, int label_index, std::int64_t classes);
 
 /// Builds the data set of a validated [data] table. `seed` fixes toy data.
 Dataset load_dataset(const Params& data, std::uint64_t seed);

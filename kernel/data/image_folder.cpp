@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
-#include <torch/torch.h>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
+#include <torch/torch.h>
 
 #include "data/data_sources.hpp"
 #include "data/seeds.hpp"
@@ -51,12 +51,14 @@ Listing scan(const fs::path& root, const std::vector<std::string>& classes) {
 at::Tensor decode(const std::string& file, std::int64_t size, int channels) {
   int w = 0, h = 0, found = 0;
   std::unique_ptr<unsigned char, void (*)(void*)> px(stbi_load(file.c_str(), &w, &h, &found, channels), stbi_image_free);
-  if (!px) throw DataError(file + ": cannot decode image (" + std::string(stbi_failure_reason()) + "); remove or replace the file");
+  if (!px)
+    throw DataError(file + ": cannot decode image (" + std::string(stbi_failure_reason()) + "); remove or replace the file");
   const double scale = static_cast<double>(size) / std::min(w, h);
   const int nw = std::max<int>(static_cast<int>(size), static_cast<int>(w * scale + 0.5));
   const int nh = std::max<int>(static_cast<int>(size), static_cast<int>(h * scale + 0.5));
   std::vector<unsigned char> resized(static_cast<std::size_t>(nw) * nh * channels);
-  if (nw == w && nh == h) std::copy(px.get(), px.get() + resized.size(), resized.begin());  // already the right size
+  if (nw == w && nh == h)
+    std::copy(px.get(), px.get() + resized.size(), resized.begin());  // already the right size
   else if (!stbir_resize_uint8(px.get(), w, h, 0, resized.data(), nw, nh, 0, channels))
     throw DataError(file + ": resizing " + std::to_string(w) + "x" + std::to_string(h) + " failed");
   auto img = torch::from_blob(resized.data(), {nh, nw, channels}, torch::kUInt8);
@@ -95,8 +97,10 @@ Split on_demand(Listing list, std::int64_t size, int channels, bool shuffle) {
 void load_image_folder(const Params& data, Dataset& d, Split& train) {
   const fs::path root = data.string("path");
   if (data.string("path").empty() || !fs::is_directory(root / "train") || !fs::is_directory(root / "test"))
-    throw DataError("[data] dataset = \"image_folder\" needs data.path = a folder with train/ and test/ sub-folders, "
-                    "each holding one folder of PNG/JPEG files per class (path given: '" + root.string() + "')");
+    throw DataError(
+        "[data] dataset = \"image_folder\" needs data.path = a folder with train/ and test/ sub-folders, "
+        "each holding one folder of PNG/JPEG files per class (path given: '" +
+        root.string() + "')");
   std::vector<std::string> classes;
   for (auto& e : fs::directory_iterator(root / "train"))
     if (e.is_directory()) classes.push_back(e.path().filename().string());

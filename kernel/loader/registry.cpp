@@ -1,7 +1,5 @@
 #include "loader/registry.hpp"
-#include "loader/version.hpp"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,10 +7,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <boost/dll/runtime_symbol_info.hpp>
-#include <boost/dll/shared_library.hpp>
 #include <filesystem>
 #include <fstream>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <openssl/evp.h>
+
+#include "loader/version.hpp"
 
 namespace fs = std::filesystem;
 
@@ -57,7 +59,10 @@ std::string sha256_file(const std::string& path) {
   EVP_MD_CTX_free(md);
   static const char* hex = "0123456789abcdef";
   std::string out;
-  for (unsigned i = 0; i < len; ++i) { out += hex[digest[i] >> 4]; out += hex[digest[i] & 15]; }
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
   return out;
 }
 
@@ -115,7 +120,8 @@ void Registry::load_file(const std::string& path) {
   try {
     handle->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    fail(std::string("cannot load the library: ") + e.what() + " (rebuild it against this ebmlab, or remove it from the plugin path)");
+    fail(std::string("cannot load the library: ") + e.what() +
+         " (rebuild it against this ebmlab, or remove it from the plugin path)");
   }
   if (!handle->has("ebmlab_plugin_info"))
     fail("no entry symbol 'ebmlab_plugin_info': expected an ebmlab plugin exporting it through EBMLAB_PLUGIN(...), found none");
@@ -123,8 +129,8 @@ void Registry::load_file(const std::string& path) {
   const PluginInfo* info = handle->get<InfoFn>("ebmlab_plugin_info")();
   if (!info) fail("ebmlab_plugin_info() returned null: expected a PluginInfo");
   if (info->abi_version != kAbiVersion)
-    fail("plugin ABI version mismatch: expected " + std::to_string(kAbiVersion) + ", found " +
-         std::to_string(info->abi_version) + "; rebuild the plugin against this ebmlab SDK");
+    fail("plugin ABI version mismatch: expected " + std::to_string(kAbiVersion) + ", found " + std::to_string(info->abi_version) +
+         "; rebuild the plugin against this ebmlab SDK");
   const Fingerprint mine = this_build_fingerprint();
   if (info->fingerprint != mine)
     fail("fingerprint mismatch: expected " + mine.str() + ", found " + info->fingerprint.str() +
@@ -176,8 +182,10 @@ void Registry::load_path(const std::string& p) {
   std::error_code ec;
   auto canon = fs::weakly_canonical(p, ec).string();
   if (!seen_.insert(canon).second) return;
-  if (fs::is_regular_file(p, ec)) load_file(p);
-  else load_dir(p);
+  if (fs::is_regular_file(p, ec))
+    load_file(p);
+  else
+    load_dir(p);
 }
 
 void Registry::load_default_path() {
@@ -216,8 +224,9 @@ std::vector<std::string> Registry::names(Kind kind) const {
   return out;
 }
 
-std::pair<std::shared_ptr<Component>, const LoadedEntry*> Registry::create_component(
-    Kind kind, const std::string& name, const Params& params, const BuildContext& ctx) const {
+std::pair<std::shared_ptr<Component>, const LoadedEntry*> Registry::create_component(Kind kind, const std::string& name,
+                                                                                     const Params& params,
+                                                                                     const BuildContext& ctx) const {
   const LoadedEntry* e = find(kind, name);
   if (!e) throw ConfigError(std::string("no ") + kind_name(kind) + " plugin named '" + name + "'");
   std::shared_ptr<Component> object;

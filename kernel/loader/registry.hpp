@@ -9,7 +9,9 @@
 
 #include "ebmlab/plugin.hpp"
 
-namespace boost::dll { class shared_library; }
+namespace boost::dll {
+class shared_library;
+}
 
 namespace ebm::kernel {
 
@@ -64,8 +66,8 @@ class Registry {
   }
 
  private:
-  std::pair<std::shared_ptr<Component>, const LoadedEntry*> create_component(
-      Kind kind, const std::string& name, const Params& params, const BuildContext& ctx) const;
+  std::pair<std::shared_ptr<Component>, const LoadedEntry*> create_component(Kind kind, const std::string& name,
+                                                                             const Params& params, const BuildContext& ctx) const;
 
   std::vector<std::unique_ptr<LoadedLibrary>> libraries_;
   std::vector<LoadedEntry> entries_;

@@ -2,15 +2,16 @@
 
 #include <torch/torch.h>
 
-#include "store/checkpoint.hpp"
-#include "train/components.hpp"
-#include "data/data.hpp"
-#include "config/descriptor.hpp"
 #include "ebmlab/mode_guard.hpp"
-#include "train/model.hpp"
+
+#include "config/descriptor.hpp"
+#include "config/validate.hpp"
+#include "data/data.hpp"
 #include "loader/registry.hpp"
 #include "run/saved_run.hpp"
-#include "config/validate.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
+#include "train/model.hpp"
 
 namespace ebm::kernel {
 
@@ -30,14 +31,18 @@ at::Tensor convert_images(const at::Tensor& x, const DataInfo& from, const DataI
                    " (only images [C, H, W] are converted)");
   at::Tensor out = (x - from.lo) / (from.hi - from.lo);
   if (from.shape[0] != to.shape[0]) {
-    if (from.shape[0] == 3 && to.shape[0] == 1) out = out.mean(1, /*keepdim=*/true);
-    else if (from.shape[0] == 1) out = out.expand({-1, to.shape[0], -1, -1});
-    else throw RunError("cannot convert " + std::to_string(from.shape[0]) + " channels to " + std::to_string(to.shape[0]));
+    if (from.shape[0] == 3 && to.shape[0] == 1)
+      out = out.mean(1, /*keepdim=*/true);
+    else if (from.shape[0] == 1)
+      out = out.expand({-1, to.shape[0], -1, -1});
+    else
+      throw RunError("cannot convert " + std::to_string(from.shape[0]) + " channels to " + std::to_string(to.shape[0]));
   }
   if (from.shape[1] != to.shape[1] || from.shape[2] != to.shape[2])
-    out = torch::nn::functional::interpolate(
-        out, torch::nn::functional::InterpolateFuncOptions().size(std::vector<std::int64_t>{to.shape[1], to.shape[2]})
-                 .mode(torch::kBilinear).align_corners(false));
+    out = torch::nn::functional::interpolate(out, torch::nn::functional::InterpolateFuncOptions()
+                                                      .size(std::vector<std::int64_t>{to.shape[1], to.shape[2]})
+                                                      .mode(torch::kBilinear)
+                                                      .align_corners(false));
   return (out.clamp(0, 1) * (to.hi - to.lo) + to.lo).contiguous();
 }
 

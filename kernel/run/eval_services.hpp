@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ebmlab/context.hpp"
+
 #include "train/services.hpp"
 
 namespace ebm::kernel {

@@ -6,12 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
+
+#include <boost/json.hpp>
 #include <torch/torch.h>
 
 #include "config/json.hpp"
@@ -107,7 +108,8 @@ void check_resumable(const std::string& index, const std::vector<VariantConfig>&
     auto it = recorded.find(c.name);
     if (it == recorded.end()) continue;
     if (json::serialize(it->value()) != json::serialize(to_json(c.resolved)))
-      throw ConfigError(index + ": variant '" + c.name + "' was run with a different configuration than the descriptor "
+      throw ConfigError(index + ": variant '" + c.name +
+                        "' was run with a different configuration than the descriptor "
                         "and overrides give now; --resume needs the same ones (or pass --overwrite to start over)");
   }
 }
@@ -130,7 +132,8 @@ void write_run_index(const std::string& index, const fs::path& log_dir, const Ru
     // The index keeps every variant the run has had, and each command that ran it.
     resolved = json::parse(read_string(index, "resolved")).as_object();
     info.command_line = read_string_attr(index, "/", "command_line") + "\n" + rec.command_line;
-    for (auto& [name, v] : resolved) info.variants[std::string(name)] = (log_dir.filename() / (std::string(name) + ".h5")).string();
+    for (auto& [name, v] : resolved)
+      info.variants[std::string(name)] = (log_dir.filename() / (std::string(name) + ".h5")).string();
   }
   for (auto& cfg : configs) {
     resolved[cfg.name] = to_json(cfg.resolved);
@@ -224,7 +227,9 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
     if (writer && !fs::exists(old_log)) {
       // The index already links this log: leave one that says "failed", never a dangling link.
       try {
-        if (!log) log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
+        if (!log)
+          log =
+              std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), VariantLog::Layout{});
         log->set_status("failed", e.what());
         log->close();
       } catch (const std::exception& again) {

@@ -1,15 +1,16 @@
 #include "run/saved_run.hpp"
 
-#include <boost/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <regex>
 
-#include "store/h5log.hpp"
-#include "store/run_files.hpp"
-#include "store/h5util.hpp"
+#include <boost/json.hpp>
+
 #include "config/json.hpp"
 #include "loader/registry.hpp"
+#include "store/h5log.hpp"
+#include "store/h5util.hpp"
+#include "store/run_files.hpp"
 
 namespace ebm::kernel {
 
@@ -68,8 +69,8 @@ SavedRun saved_run_of_checkpoint(const std::string& checkpoint, const Registry& 
     throw ConfigError(checkpoint + ": cannot tell which model wrote it: expected its variant log " + run.log +
                       " (checkpoints live in <run>/<variant>/ beside <run>/<variant>.h5)");
   check_format(open_for_read(run.log), run.log);
-  run.cfg = config_from_json(parse_json(read_string(run.log, "config"), run.log, "the 'config' dataset"), run.variant,
-                             run.log, registry);
+  run.cfg = config_from_json(parse_json(read_string(run.log, "config"), run.log, "the 'config' dataset"), run.variant, run.log,
+                             registry);
   return run;
 }
 

@@ -7,16 +7,16 @@
 #include <string>
 #include <vector>
 
-#include "train/components.hpp"
-#include "data/data.hpp"
 #include "config/descriptor.hpp"
+#include "data/data.hpp"
+#include "train/components.hpp"
 
 namespace ebm::kernel {
 
 class Registry;
 
 struct SavedRun {
-  std::string index;     ///< runs/<exp>.h5 ("" when opened from a checkpoint alone)
+  std::string index;  ///< runs/<exp>.h5 ("" when opened from a checkpoint alone)
   std::string variant;
   std::string log;       ///< runs/<exp>/<variant>.h5
   std::string ckpt_dir;  ///< runs/<exp>/<variant>/

@@ -1,23 +1,24 @@
 // See session.hpp.
 #include "run/session.hpp"
 
-#include <boost/json.hpp>
 #include <filesystem>
 #include <map>
 #include <thread>
+
+#include <boost/json.hpp>
 #include <torch/torch.h>
 
-#include "store/checkpoint.hpp"
+#include "ebmlab/error.hpp"
+
 #include "config/descriptor.hpp"
 #include "config/json.hpp"
-#include "ebmlab/error.hpp"
+#include "store/checkpoint.hpp"
 
 namespace json = boost::json;
 
 namespace ebm::kernel {
 
 namespace {
-
 
 /// Samplers whose plugin and parameters are what the run trained with: their saved state
 /// (replay buffers, curricula) still applies.
@@ -36,7 +37,8 @@ std::unique_ptr<Session> open_session(const SessionRequest& req, const TreeEdit&
   const std::string& command = req.command;
   if (req.run.empty()) throw ConfigError("missing the run: ebmlab " + command + " RUN.h5 (see ebmlab " + command + " --help)");
   const std::string& weights = req.weights;
-  if (weights != "auto" && weights != "raw" && weights != "ema") throw ConfigError("--weights " + weights + ": expected raw, ema or auto");
+  if (weights != "auto" && weights != "raw" && weights != "ema")
+    throw ConfigError("--weights " + weights + ": expected raw, ema or auto");
   const int threads = req.threads;
   if (threads < 0) throw ConfigError("--threads " + std::to_string(threads) + ": expected 0 (all cores) or a positive count");
   torch::set_num_threads(threads == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : threads);

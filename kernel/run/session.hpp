@@ -9,26 +9,26 @@
 #include <string>
 #include <utility>
 
-#include "train/components.hpp"
 #include "data/data.hpp"
-#include "store/posthoc.hpp"
-#include "train/progress.hpp"
 #include "loader/registry.hpp"
 #include "run/eval_services.hpp"
 #include "run/saved_run.hpp"
+#include "store/posthoc.hpp"
+#include "train/components.hpp"
+#include "train/progress.hpp"
 #include "train/trainer.hpp"
 
 namespace ebm::kernel {
 
 /// Which saved variant, checkpoint and weights to open (eval, sample, counterfactual).
 struct SessionRequest {
-  std::string command;       ///< for messages: "eval", "sample", ...
-  std::string run;           ///< the run's index file
-  std::string variant;       ///< "" : the run's only variant
+  std::string command;              ///< for messages: "eval", "sample", ...
+  std::string run;                  ///< the run's index file
+  std::string variant;              ///< "" : the run's only variant
   std::string checkpoint = "last";  ///< last, best, a step number, or a checkpoint file
   std::string weights = "auto";     ///< raw, ema or auto
-  int threads = 0;           ///< intra-op threads (0 = all cores)
-  std::int64_t seed = 0;     ///< seed of the random numbers the command draws
+  int threads = 0;                  ///< intra-op threads (0 = all cores)
+  std::int64_t seed = 0;            ///< seed of the random numbers the command draws
 };
 
 /// A saved variant with a checkpoint loaded into a trainer, ready to evaluate or sample.

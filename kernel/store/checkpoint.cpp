@@ -6,11 +6,12 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+
 #include <torch/torch.h>
 
-#include "store/h5util.hpp"
 #include "loader/registry.hpp"
 #include "loader/version.hpp"
+#include "store/h5util.hpp"
 
 namespace ebm::kernel {
 
@@ -24,12 +25,19 @@ constexpr int kMaxRank = 8;
 
 hid_t h5_type(const at::Tensor& t) {
   switch (t.scalar_type()) {
-    case at::kFloat: return H5T_NATIVE_FLOAT;
-    case at::kDouble: return H5T_NATIVE_DOUBLE;
-    case at::kLong: return H5T_NATIVE_INT64;
-    case at::kInt: return H5T_NATIVE_INT32;
-    case at::kByte: case at::kBool: return H5T_NATIVE_UINT8;
-    default: throw RunError(std::string("checkpoint: cannot store a tensor of type ") + c10::toString(t.scalar_type()));
+    case at::kFloat:
+      return H5T_NATIVE_FLOAT;
+    case at::kDouble:
+      return H5T_NATIVE_DOUBLE;
+    case at::kLong:
+      return H5T_NATIVE_INT64;
+    case at::kInt:
+      return H5T_NATIVE_INT32;
+    case at::kByte:
+    case at::kBool:
+      return H5T_NATIVE_UINT8;
+    default:
+      throw RunError(std::string("checkpoint: cannot store a tensor of type ") + c10::toString(t.scalar_type()));
   }
 }
 
@@ -38,11 +46,10 @@ void write_tensor(hid_t file, const std::string& name, const at::Tensor& tensor,
   if (t.scalar_type() == at::kBool) t = t.to(at::kByte);
   std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
   Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Handle ds(check(H5Dcreate2(file, name.c_str(), h5_type(t), space, link_create_with_parents(), H5P_DEFAULT, H5P_DEFAULT),
-                  path, "creating " + name));
+  Handle ds(check(H5Dcreate2(file, name.c_str(), h5_type(t), space, link_create_with_parents(), H5P_DEFAULT, H5P_DEFAULT), path,
+                  "creating " + name));
   write_string_attr(ds, "torch_dtype", c10::toString(tensor.scalar_type()));
-  if (t.numel() && H5Dwrite(ds, h5_type(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0)
-    h5_fail(path, "writing " + name);
+  if (t.numel() && H5Dwrite(ds, h5_type(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0) h5_fail(path, "writing " + name);
 }
 
 at::Tensor read_tensor(hid_t file, const std::string& name, const std::string& path) {
@@ -64,19 +71,29 @@ at::Tensor read_tensor(hid_t file, const std::string& name, const std::string& p
   at::ScalarType st = at::kFloat;
   const H5T_class_t cls = H5Tget_class(type);
   const std::size_t size = H5Tget_size(type);
-  if (cls == H5T_FLOAT && size == 4) st = at::kFloat;
-  else if (cls == H5T_FLOAT && size == 8) st = at::kDouble;
-  else if (cls == H5T_INTEGER && size == 8) st = at::kLong;
-  else if (cls == H5T_INTEGER && size == 4) st = at::kInt;
-  else if (cls == H5T_INTEGER && size == 1) st = at::kByte;
-  else fail("has an unsupported element type (class " + std::to_string(cls) + ", " + std::to_string(size) + " bytes)");
+  if (cls == H5T_FLOAT && size == 4)
+    st = at::kFloat;
+  else if (cls == H5T_FLOAT && size == 8)
+    st = at::kDouble;
+  else if (cls == H5T_INTEGER && size == 8)
+    st = at::kLong;
+  else if (cls == H5T_INTEGER && size == 4)
+    st = at::kInt;
+  else if (cls == H5T_INTEGER && size == 1)
+    st = at::kByte;
+  else
+    fail("has an unsupported element type (class " + std::to_string(cls) + ", " + std::to_string(size) + " bytes)");
   at::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(st));
-  hid_t mem = st == at::kFloat ? H5T_NATIVE_FLOAT : st == at::kDouble ? H5T_NATIVE_DOUBLE : st == at::kLong ? H5T_NATIVE_INT64
-              : st == at::kInt ? H5T_NATIVE_INT32 : H5T_NATIVE_UINT8;
+  hid_t mem = st == at::kFloat    ? H5T_NATIVE_FLOAT
+              : st == at::kDouble ? H5T_NATIVE_DOUBLE
+              : st == at::kLong   ? H5T_NATIVE_INT64
+              : st == at::kInt    ? H5T_NATIVE_INT32
+                                  : H5T_NATIVE_UINT8;
   if (count > 0 && H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0) fail("could not be read");
   std::string declared;
   hid_t a;
-  H5E_BEGIN_TRY { a = H5Aopen(ds, "torch_dtype", H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { a = H5Aopen(ds, "torch_dtype", H5P_DEFAULT); }
+  H5E_END_TRY;
   if (Handle attr(a); attr.ok()) declared = read_fixed_string(attr, true);
   return declared == "Bool" ? t.to(at::kBool) : t;
 }
@@ -90,7 +107,8 @@ std::vector<std::string> members(hid_t file, const std::string& group) {
 std::int64_t read_int_attr(hid_t file, const char* name, const std::string& path) {
   std::int64_t v = 0;
   hid_t a;
-  H5E_BEGIN_TRY { a = H5Aopen(file, name, H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { a = H5Aopen(file, name, H5P_DEFAULT); }
+  H5E_END_TRY;
   Handle attr(a);
   if (!attr.ok()) throw DataError(path + ": not an ebmlab checkpoint (no attribute '" + name + "')");
   H5Aread(attr, H5T_NATIVE_INT64, &v);
@@ -129,8 +147,7 @@ void fsync_path(const std::string& p, const std::string& what) {
 std::string write_checkpoint(const std::string& path, const CheckpointData& d) {
   fs::create_directories(fs::absolute(path).parent_path());
   TempFile tmp(path + ".tmp-" + std::to_string(::getpid()));  // declared first: removed after the file closes
-  Handle f(check(H5Fcreate(tmp.path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp.path(),
-                 "creating the checkpoint"));
+  Handle f(check(H5Fcreate(tmp.path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp.path(), "creating the checkpoint"));
   write_int_attr(f, "format_version", kCheckpointFormatVersion);
   write_string_attr(f, "kind", "ebmlab checkpoint");
   write_string_attr(f, "variant", d.variant);
@@ -167,7 +184,8 @@ std::string write_checkpoint(const std::string& path, const CheckpointData& d) {
 CheckpointData read_checkpoint(const std::string& path) {
   if (!fs::exists(path)) throw DataError(path + ": no such checkpoint file");
   hid_t id;
-  H5E_BEGIN_TRY { id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT); }
+  H5E_END_TRY;
   Handle f(id);
   if (!f.ok()) throw DataError(path + ": not an HDF5 file (HDF5 could not open it)");
   CheckpointData d;
@@ -180,12 +198,14 @@ CheckpointData read_checkpoint(const std::string& path) {
   d.step_in_stage = read_int_attr(f, "step_in_stage", path);
   for (auto [attr, out] : {std::pair{"variant", &d.variant}, std::pair{"optimizer", &d.optimizer_name}}) {
     hid_t a;
-    H5E_BEGIN_TRY { a = H5Aopen(f, attr, H5P_DEFAULT); } H5E_END_TRY;
+    H5E_BEGIN_TRY { a = H5Aopen(f, attr, H5P_DEFAULT); }
+    H5E_END_TRY;
     if (Handle h(a); h.ok()) *out = read_fixed_string(h, true);
   }
   for (auto& name : members(f, "model")) d.model.emplace_back(name, read_tensor(f, "model/" + name, path));
   for (auto& idx : members(f, "optimizer"))
-    for (auto& key : members(f, "optimizer/" + idx)) d.optimizer[idx + "/" + key] = read_tensor(f, "optimizer/" + idx + "/" + key, path);
+    for (auto& key : members(f, "optimizer/" + idx))
+      d.optimizer[idx + "/" + key] = read_tensor(f, "optimizer/" + idx + "/" + key, path);
   auto ema = members(f, "ema");
   d.ema.resize(ema.size());
   for (auto& i : ema) {
@@ -194,7 +214,8 @@ CheckpointData read_checkpoint(const std::string& path) {
     d.ema[k] = read_tensor(f, "ema/" + i, path);
   }
   for (auto& comp : members(f, "components"))
-    for (auto& key : members(f, "components/" + comp)) d.components[comp][key] = read_tensor(f, "components/" + comp + "/" + key, path);
+    for (auto& key : members(f, "components/" + comp))
+      d.components[comp][key] = read_tensor(f, "components/" + comp + "/" + key, path);
   for (auto& key : members(f, "rng")) d.rng[key] = read_tensor(f, "rng/" + key, path);
   for (auto& key : members(f, "counters")) {
     at::Tensor t = read_tensor(f, "counters/" + key, path);
@@ -226,10 +247,12 @@ void load_model_weights(torch::nn::Module& model, const CheckpointData& d, const
   std::vector<std::pair<at::Tensor, const at::Tensor*>> copies;
   auto want = [&](const std::string& name, const at::Tensor& target) {
     auto it = saved.find(name);
-    if (it == saved.end()) problems += "\n  missing " + name;
+    if (it == saved.end())
+      problems += "\n  missing " + name;
     else if (it->second->sizes() != target.sizes())
       problems += "\n  " + name + ": shape " + c10::str(it->second->sizes()) + ", the model expects " + c10::str(target.sizes());
-    else copies.emplace_back(target, it->second);
+    else
+      copies.emplace_back(target, it->second);
   };
   for (auto& p : model.named_parameters()) want(p.key(), p.value());
   for (auto& b : model.named_buffers()) want(b.key(), b.value());

@@ -10,7 +10,9 @@
 
 #include "ebmlab/component.hpp"
 
-namespace torch::nn { class Module; }
+namespace torch::nn {
+class Module;
+}
 
 namespace ebm::kernel {
 
@@ -18,16 +20,16 @@ inline constexpr int kCheckpointFormatVersion = 1;
 
 struct CheckpointData {
   std::string variant;
-  std::int64_t step = 0;           ///< global optimizer steps completed
-  std::int64_t stage = 0;          ///< index of the stage the step belongs to
-  std::int64_t step_in_stage = 0;  ///< steps completed within that stage
+  std::int64_t step = 0;                                  ///< global optimizer steps completed
+  std::int64_t stage = 0;                                 ///< index of the stage the step belongs to
+  std::int64_t step_in_stage = 0;                         ///< steps completed within that stage
   std::vector<std::pair<std::string, at::Tensor>> model;  ///< named parameters, then named buffers
-  std::string optimizer_name;                              ///< sgd | adam ("" when absent)
-  std::map<std::string, at::Tensor> optimizer;             ///< "<parameter index>/<state>"
-  std::vector<at::Tensor> ema;                             ///< weight average, in the trainer's order
-  std::map<std::string, StateDict> components;             ///< component name -> its state()
-  std::map<std::string, at::Tensor> rng;                   ///< generator states (uint8)
-  std::map<std::string, std::int64_t> counters;            ///< e.g. batches drawn per stream
+  std::string optimizer_name;                             ///< sgd | adam ("" when absent)
+  std::map<std::string, at::Tensor> optimizer;            ///< "<parameter index>/<state>"
+  std::vector<at::Tensor> ema;                            ///< weight average, in the trainer's order
+  std::map<std::string, StateDict> components;            ///< component name -> its state()
+  std::map<std::string, at::Tensor> rng;                  ///< generator states (uint8)
+  std::map<std::string, std::int64_t> counters;           ///< e.g. batches drawn per stream
 };
 
 /// Writes `data` to `path` atomically (temporary file, fsync, rename, fsync of the folder)

@@ -1,13 +1,15 @@
 // See h5log.hpp. Every HDF5 identifier is an h5::Handle: nothing here closes by hand.
 #include "store/h5log.hpp"
 
-#include <hdf5.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 
+#include <hdf5.h>
+
 #include "ebmlab/error.hpp"
+
 #include "store/h5util.hpp"
 
 namespace ebm::kernel {
@@ -21,8 +23,8 @@ constexpr std::size_t kStatusLength = 16;
 constexpr std::size_t kDetailLength = 1024;
 
 /// An extendible, chunked dataset [0, ...shape] of `type` at `path` (deflated unless `deflate` is 0).
-Handle create_extendible(hid_t file, const std::string& path, hid_t type, const std::vector<hsize_t>& shape,
-                         hsize_t chunk_rows, const std::string& fname, int deflate = 4) {
+Handle create_extendible(hid_t file, const std::string& path, hid_t type, const std::vector<hsize_t>& shape, hsize_t chunk_rows,
+                         const std::string& fname, int deflate = 4) {
   std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
   for (auto d : shape) {
     dims.push_back(d);
@@ -46,8 +48,8 @@ Handle create_tensor_series(hid_t file, const VariantLog::TensorSpec& t, const s
 }
 
 /// Appends `count` rows (each of `row_shape`) of `type` from `data` at row `at` of an extendible dataset.
-void append_rows(hid_t ds, hid_t type, std::int64_t at, hsize_t count, const std::vector<hsize_t>& row_shape,
-                 const void* data, const std::string& file, const std::string& name) {
+void append_rows(hid_t ds, hid_t type, std::int64_t at, hsize_t count, const std::vector<hsize_t>& row_shape, const void* data,
+                 const std::string& file, const std::string& name) {
   std::vector<hsize_t> start(row_shape.size() + 1, 0), cnt{count}, size{static_cast<hsize_t>(at) + count};
   start[0] = static_cast<hsize_t>(at);
   for (auto d : row_shape) {
@@ -64,8 +66,7 @@ void append_rows(hid_t ds, hid_t type, std::int64_t at, hsize_t count, const std
 
 }  // namespace
 
-VariantLog::VariantLog(const std::string& path, const std::string& variant, const std::string& config_json,
-                       const Layout& layout)
+VariantLog::VariantLog(const std::string& path, const std::string& variant, const std::string& config_json, const Layout& layout)
     : path_(path) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
@@ -89,12 +90,13 @@ void VariantLog::lay_out(const std::string& variant, const std::string& config_j
   write_string_dataset(file_, "config", config_json, path);
 
   Handle space(H5Screate(H5S_SCALAR));
-  status_ = Handle(check(H5Dcreate2(file_, "status", string_type(kStatusLength), space, H5P_DEFAULT, H5P_DEFAULT,
-                                    H5P_DEFAULT), path, "creating status"));
+  status_ = Handle(check(H5Dcreate2(file_, "status", string_type(kStatusLength), space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                         path, "creating status"));
   // Why a variant ended as it did (divergence step and values, the failing plugin):
   // created now because SWMR writers cannot add objects later.
-  detail_ = Handle(check(H5Dcreate2(file_, "status_detail", string_type(kDetailLength), space, H5P_DEFAULT, H5P_DEFAULT,
-                                    H5P_DEFAULT), path, "creating status_detail"));
+  detail_ =
+      Handle(check(H5Dcreate2(file_, "status_detail", string_type(kDetailLength), space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                   path, "creating status_detail"));
 
   for (auto& name : layout.curves) {
     curve_index_[name] = static_cast<int>(curves_.size());
@@ -106,8 +108,8 @@ void VariantLog::lay_out(const std::string& variant, const std::string& config_j
   }
   for (auto& t : layout.tensors) {
     tensor_index_[t.path] = static_cast<int>(tensors_.size());
-    tensors_.push_back(TensorSeries{t, create_tensor_series(file_, t, path),
-                                    create_series(file_, t.path + "_step", H5T_NATIVE_INT64, path), 0});
+    tensors_.push_back(
+        TensorSeries{t, create_tensor_series(file_, t, path), create_series(file_, t.path + "_step", H5T_NATIVE_INT64, path), 0});
   }
   for (auto& [object, attrs] : layout.attrs) {
     Handle g = open_group(file_, object);
@@ -244,7 +246,8 @@ std::map<std::string, std::int64_t> VariantLog::rows() const {
   return out;
 }
 
-double VariantLog::carry_over(const std::string& old_log, std::int64_t upto_step, const std::map<std::string, std::int64_t>& rows) {
+double VariantLog::carry_over(const std::string& old_log, std::int64_t upto_step,
+                              const std::map<std::string, std::int64_t>& rows) {
   Handle f = open_for_read(old_log);
   double wall = 0.0;
   auto count = [&](const std::string& path) {

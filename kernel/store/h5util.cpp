@@ -89,8 +89,8 @@ std::vector<CheckpointRecord> read_checkpoint_rows(hid_t file) {
   if (!rows.empty() && H5Dread(ds, checkpoint_row_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()) < 0) return {};
   std::vector<CheckpointRecord> out;
   for (auto& r : rows)
-    out.push_back({r.step, std::string(r.file, strnlen(r.file, sizeof r.file)),
-                   std::string(r.sha256, strnlen(r.sha256, sizeof r.sha256))});
+    out.push_back(
+        {r.step, std::string(r.file, strnlen(r.file, sizeof r.file)), std::string(r.sha256, strnlen(r.sha256, sizeof r.sha256))});
   return out;
 }
 
@@ -132,7 +132,8 @@ Handle open_for_read(const std::string& file) {
     f = H5Fopen(file.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
     if (f < 0) f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &msgs);
-  } H5E_END_TRY;
+  }
+  H5E_END_TRY;
   if (f >= 0) return Handle(f);
   std::string why;
   for (auto it = msgs.rbegin(); it != msgs.rend(); ++it) why += (why.empty() ? "" : "; ") + *it;
@@ -141,13 +142,15 @@ Handle open_for_read(const std::string& file) {
 
 Handle open_dataset(hid_t loc, const std::string& path) {
   hid_t d;
-  H5E_BEGIN_TRY { d = H5Dopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { d = H5Dopen2(loc, path.c_str(), H5P_DEFAULT); }
+  H5E_END_TRY;
   return Handle(d);
 }
 
 Handle open_group(hid_t loc, const std::string& path) {
   hid_t g;
-  H5E_BEGIN_TRY { g = H5Gopen2(loc, path.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { g = H5Gopen2(loc, path.c_str(), H5P_DEFAULT); }
+  H5E_END_TRY;
   return Handle(g);
 }
 
@@ -174,13 +177,18 @@ std::string read_fixed_string(hid_t obj, bool attribute) {
   Handle type(attribute ? H5Aget_type(obj) : H5Dget_type(obj));
   std::string buf(H5Tget_size(type), '\0');
   Handle mem = string_type(buf.size());
-  if (attribute) H5Aread(obj, mem, buf.data());
-  else H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+  if (attribute)
+    H5Aread(obj, mem, buf.data());
+  else
+    H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
   return buf.substr(0, buf.find('\0'));
 }
 
 void Handle::reset() {
-  if (id_ >= 0) H5E_BEGIN_TRY { H5Idec_ref(std::exchange(id_, -1)); } H5E_END_TRY;
+  if (id_ >= 0) H5E_BEGIN_TRY {
+      H5Idec_ref(std::exchange(id_, -1));
+    }
+  H5E_END_TRY;
 }
 
 std::string hostname() {

@@ -1,11 +1,11 @@
 // Small helpers over the HDF5 C API shared by the variant logs and checkpoints.
 #pragma once
 
-#include <hdf5.h>
-
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <hdf5.h>
 
 #include "store/h5handle.hpp"
 #include "store/records.hpp"
@@ -21,8 +21,8 @@ void quiet_errors();
 /// in its own exit handler closing the file that failed to close, so main() ends such a
 /// process with _exit() after flushing its output.
 bool failed();
-hid_t check(hid_t id, const std::string& file, const std::string& what);     ///< id, or throws when < 0
-Handle string_type(std::size_t length);                                      ///< fixed-length UTF-8
+hid_t check(hid_t id, const std::string& file, const std::string& what);  ///< id, or throws when < 0
+Handle string_type(std::size_t length);                                   ///< fixed-length UTF-8
 /// Link-creation properties that create missing intermediate groups.
 Handle link_create_with_parents();
 /// A row of a variant log's "checkpoints" dataset as stored: NUL-padded fixed-length strings.

@@ -1,19 +1,18 @@
 #include "store/png.hpp"
 
-#include <stb/stb_image_write.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <torch/torch.h>
 #include <vector>
+
+#include <stb/stb_image_write.h>
+#include <torch/torch.h>
 
 #include "ebmlab/error.hpp"
 
 namespace ebm::kernel {
 
-bool is_image_shape(const std::vector<std::int64_t>& shape) {
-  return shape.size() == 3 && (shape[0] == 1 || shape[0] == 3);
-}
+bool is_image_shape(const std::vector<std::int64_t>& shape) { return shape.size() == 3 && (shape[0] == 1 || shape[0] == 3); }
 
 void write_png_grid(const std::string& path, const at::Tensor& images, double lo, double hi, std::int64_t cols,
                     std::int64_t scale) {

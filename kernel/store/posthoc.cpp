@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "ebmlab/error.hpp"
+
 #include "store/h5util.hpp"
 
 namespace ebm::kernel {
@@ -12,11 +13,13 @@ using namespace h5;
 namespace {
 Handle open_rdwr(const std::string& log) {
   hid_t f;
-  H5E_BEGIN_TRY { f = H5Fopen(log.c_str(), H5F_ACC_RDWR, H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { f = H5Fopen(log.c_str(), H5F_ACC_RDWR, H5P_DEFAULT); }
+  H5E_END_TRY;
   if (f < 0)
-    throw RunError(log + ": cannot open for writing. Either `ebmlab run` (or an h5py reader) still has it open, the "
-                   "file is read-only, or a crashed writer left it marked open (clear that with `h5clear -s " + log +
-                   "`); nothing was added. eval --json prints results without writing");
+    throw RunError(log +
+                   ": cannot open for writing. Either `ebmlab run` (or an h5py reader) still has it open, the "
+                   "file is read-only, or a crashed writer left it marked open (clear that with `h5clear -s " +
+                   log + "`); nothing was added. eval --json prints results without writing");
   return Handle(f);
 }
 
@@ -24,8 +27,8 @@ Handle open_rdwr(const std::string& log) {
 Handle open_or_create_group(hid_t parent, const std::string& path, const std::string& file) {
   if (path.empty()) return Handle(H5Oopen(parent, ".", H5P_DEFAULT));
   if (Handle g = open_group(parent, path); g.ok()) return g;
-  return Handle(check(H5Gcreate2(parent, path.c_str(), link_create_with_parents(), H5P_DEFAULT, H5P_DEFAULT), file,
-                      "creating " + path));
+  return Handle(
+      check(H5Gcreate2(parent, path.c_str(), link_create_with_parents(), H5P_DEFAULT, H5P_DEFAULT), file, "creating " + path));
 }
 }  // namespace
 
@@ -37,14 +40,13 @@ PosthocWriter::PosthocWriter(const std::string& log, const std::string& kind, co
   for (;; ++n) {
     std::string path = "/posthoc/" + std::to_string(n);
     htri_t exists;
-    H5E_BEGIN_TRY {
-      exists = H5Lexists(file_, "/posthoc", H5P_DEFAULT) > 0 ? H5Lexists(file_, path.c_str(), H5P_DEFAULT) : 0;
-    } H5E_END_TRY;
+    H5E_BEGIN_TRY { exists = H5Lexists(file_, "/posthoc", H5P_DEFAULT) > 0 ? H5Lexists(file_, path.c_str(), H5P_DEFAULT) : 0; }
+    H5E_END_TRY;
     if (exists <= 0) break;
   }
   group_ = "/posthoc/" + std::to_string(n);
-  record_ = Handle(check(H5Gcreate2(file_, group_.c_str(), link_create_with_parents(), H5P_DEFAULT, H5P_DEFAULT), log,
-                         "creating " + group_));
+  record_ = Handle(
+      check(H5Gcreate2(file_, group_.c_str(), link_create_with_parents(), H5P_DEFAULT, H5P_DEFAULT), log, "creating " + group_));
   write_string_attr(record_, "kind", kind);
   write_string_attr(record_, "created", now_iso());
   write_string_attr(record_, "command", command);
@@ -53,7 +55,8 @@ PosthocWriter::PosthocWriter(const std::string& log, const std::string& kind, co
 PosthocWriter::~PosthocWriter() {
   if (!file_.ok()) return;
   record_.reset();
-  H5E_BEGIN_TRY { H5Ldelete(file_, group_.c_str(), H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { H5Ldelete(file_, group_.c_str(), H5P_DEFAULT); }
+  H5E_END_TRY;
 }
 
 void PosthocWriter::attr(const std::string& group, const std::string& name, const std::string& value) {
@@ -71,8 +74,10 @@ void PosthocWriter::attr(const std::string& group, const std::string& name, doub
 void PosthocWriter::tensor(const std::string& path, const at::Tensor& t) {
   at::Tensor c = t.detach().contiguous();
   hid_t type;
-  if (c.scalar_type() == at::kLong) type = H5T_NATIVE_INT64;
-  else if (c.scalar_type() == at::kDouble) type = H5T_NATIVE_DOUBLE;
+  if (c.scalar_type() == at::kLong)
+    type = H5T_NATIVE_INT64;
+  else if (c.scalar_type() == at::kDouble)
+    type = H5T_NATIVE_DOUBLE;
   else {
     c = c.to(at::kFloat);
     type = H5T_NATIVE_FLOAT;

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <boost/json.hpp>
 #include <filesystem>
 
-#include "store/h5util.hpp"
+#include <boost/json.hpp>
+
 #include "ebmlab/error.hpp"
+
+#include "store/h5util.hpp"
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -62,7 +64,8 @@ std::string read_string(const std::string& file, const std::string& dataset) {
 std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr) {
   Handle f = open_for_read(file);
   hid_t a;
-  H5E_BEGIN_TRY { a = H5Aopen_by_name(f, object.c_str(), attr.c_str(), H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+  H5E_BEGIN_TRY { a = H5Aopen_by_name(f, object.c_str(), attr.c_str(), H5P_DEFAULT, H5P_DEFAULT); }
+  H5E_END_TRY;
   Handle attribute(a);
   if (!attribute.ok()) throw ConfigError(file + ": no attribute '" + attr + "' on '" + object + "'");
   return h5::read_fixed_string(attribute, true);

@@ -4,12 +4,12 @@
 // docs/hdf5-layout.md describes is read; a file that is not one of ours is a ConfigError.
 #pragma once
 
-#include <hdf5.h>
-
-#include <boost/json/value.hpp>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <boost/json/value.hpp>
+#include <hdf5.h>
 
 #include "store/h5log.hpp"
 #include "store/h5util.hpp"
@@ -28,7 +28,6 @@ std::string read_string(const std::string& file, const std::string& dataset);
 std::string read_string_attr(const std::string& file, const std::string& object, const std::string& attr);
 /// A variant log's status ("" when the file is missing or unreadable).
 std::string read_status(const std::string& file);
-
 
 /// A 1-D compound (step, value, wall) dataset: a curve or evaluation series.
 bool is_record_series(hid_t ds);
@@ -49,8 +48,8 @@ std::string log_status(hid_t log, const std::string& file);
 struct RunFile {
   std::string path, experiment;
   std::vector<std::string> variants;
-  std::map<std::string, std::string> logs;               ///< variant -> log file
-  std::map<std::string, boost::json::value> configs;     ///< variant -> resolved configuration
+  std::map<std::string, std::string> logs;            ///< variant -> log file
+  std::map<std::string, boost::json::value> configs;  ///< variant -> resolved configuration
 };
 
 /// Opens an index or a variant log, checking it is an ebmlab file of a format this build reads.

@@ -1,13 +1,15 @@
 #include "store/run_index.hpp"
 
-#include <hdf5.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include <hdf5.h>
+
 #include "ebmlab/error.hpp"
+
 #include "loader/version.hpp"
 #include "store/h5log.hpp"
 #include "store/h5util.hpp"
@@ -72,7 +74,8 @@ void write_index(const std::string& path, const IndexInfo& info) {
   plugins.reset();
   Handle variants(check(H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, "creating variants"));
   for (auto& [name, rel] : info.variants)
-    check(H5Lcreate_external(rel.c_str(), "/", variants, name.c_str(), H5P_DEFAULT, H5P_DEFAULT), path, "linking variant " + name);
+    check(H5Lcreate_external(rel.c_str(), "/", variants, name.c_str(), H5P_DEFAULT, H5P_DEFAULT), path,
+          "linking variant " + name);
   variants.reset();
   close_file(f, path, "writing the index file (disk full?)");
   if (std::rename(tmp.c_str(), path.c_str()) != 0) h5_fail(path, "renaming the temporary index file into place");

@@ -18,12 +18,12 @@ struct PluginRecord {
 struct IndexInfo {
   std::string descriptor_text, descriptor_path, resolved_json, command_line;
   int threads = 1;
-  int world_size = 1;  ///< data-parallel processes per variant
-  std::vector<std::string> overrides;  ///< key.path=value, as given
+  int world_size = 1;                                         ///< data-parallel processes per variant
+  std::vector<std::string> overrides;                         ///< key.path=value, as given
   std::vector<std::pair<std::string, std::string>> includes;  ///< included files: path, text
   std::vector<PluginRecord> plugins;
   std::map<std::string, std::string> variants;  ///< name -> log path relative to the index's folder
-  std::string numeric_libraries_json = "[]";     ///< BLAS and OpenMP libraries loaded (loader/runtime_libraries.hpp)
+  std::string numeric_libraries_json = "[]";    ///< BLAS and OpenMP libraries loaded (loader/runtime_libraries.hpp)
 };
 
 /// Writes the index file atomically (temporary file, then rename).

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <limits>
+
 #include <torch/torch.h>
 
 #include "store/h5log.hpp"
@@ -9,8 +10,8 @@
 
 namespace ebm::kernel {
 
-void record_samples(VariantLog* log, const std::string& dir, const std::string& sampler, const at::Tensor& x,
-                    std::int64_t count, std::int64_t step, const DataInfo& info) {
+void record_samples(VariantLog* log, const std::string& dir, const std::string& sampler, const at::Tensor& x, std::int64_t count,
+                    std::int64_t step, const DataInfo& info) {
   at::Tensor flat = x.detach().to(torch::kFloat32).reshape({x.size(0), -1});
   at::Tensor kept = torch::full({count, flat.size(1)}, std::numeric_limits<float>::quiet_NaN());
   const std::int64_t n = std::min(count, flat.size(0));

@@ -1,9 +1,9 @@
 #include "train/components.hpp"
 
 #include <set>
-#include <torch/torch.h>
 
 #include <boost/json/serialize.hpp>
+#include <torch/torch.h>
 
 #include "config/json.hpp"
 #include "loader/registry.hpp"

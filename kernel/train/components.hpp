@@ -2,16 +2,17 @@
 #pragma once
 
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "config/descriptor.hpp"
 #include "ebmlab/loss.hpp"
 #include "ebmlab/metric.hpp"
 #include "ebmlab/normalization.hpp"
 #include "ebmlab/sampler.hpp"
+
+#include "config/descriptor.hpp"
 #include "store/h5log.hpp"
 #include "train/model.hpp"
 

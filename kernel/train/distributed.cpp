@@ -29,7 +29,8 @@ DistributedEnv distributed_env() {
   const bool has_rank = std::getenv("RANK") != nullptr, has_world = std::getenv("WORLD_SIZE") != nullptr;
   if (!has_rank && !has_world) return e;
   if (!has_rank || !has_world)
-    throw ConfigError("data parallel: set both RANK and WORLD_SIZE (found only " + std::string(has_rank ? "RANK" : "WORLD_SIZE") + ")");
+    throw ConfigError("data parallel: set both RANK and WORLD_SIZE (found only " + std::string(has_rank ? "RANK" : "WORLD_SIZE") +
+                      ")");
   e.present = true;
   e.world = env_int("WORLD_SIZE", 1, 4096);
   e.rank = env_int("RANK", 0, e.world - 1);
@@ -93,7 +94,8 @@ std::unique_ptr<Collective> join_gloo(const DistributedEnv& env, std::chrono::se
     o.timeout = rendezvous;
     store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
   } catch (const std::exception& e) {
-    const std::string detail = dynamic_cast<const c10::Error*>(&e) ? static_cast<const c10::Error&>(e).what_without_backtrace() : e.what();
+    const std::string detail =
+        dynamic_cast<const c10::Error*>(&e) ? static_cast<const c10::Error&>(e).what_without_backtrace() : e.what();
     throw RunError(who + ": rendezvous at " + where + " failed within " + std::to_string(rendezvous.count()) + " s (" +
                    (env.rank == 0 ? "not every rank arrived" : "rank 0 is not serving there") + "): " + detail +
                    "; start all WORLD_SIZE ranks with the same MASTER_ADDR and MASTER_PORT, or raise --dist-timeout");
@@ -112,8 +114,8 @@ std::unique_ptr<Collective> join_gloo(const DistributedEnv& env, std::chrono::se
       throw RunError(who + ": lost the rendezvous server at " + where + ": " + e.what());
     }
     if (arrived < env.world)
-      throw RunError(who + ": only " + std::to_string(arrived) + " of " + std::to_string(env.world) + " ranks arrived at " + where +
-                     " within --dist-timeout " + std::to_string(rendezvous.count()) +
+      throw RunError(who + ": only " + std::to_string(arrived) + " of " + std::to_string(env.world) + " ranks arrived at " +
+                     where + " within --dist-timeout " + std::to_string(rendezvous.count()) +
                      " s; start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, or raise --dist-timeout");
   }
   try {
@@ -129,7 +131,8 @@ std::unique_ptr<Collective> join_gloo(const DistributedEnv& env, std::chrono::se
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world, opts);
     return std::make_unique<GlooCollective>(pg, env.rank, env.world);
   } catch (const std::exception& e) {
-    const std::string detail = dynamic_cast<const c10::Error*>(&e) ? static_cast<const c10::Error&>(e).what_without_backtrace() : e.what();
+    const std::string detail =
+        dynamic_cast<const c10::Error*>(&e) ? static_cast<const c10::Error&>(e).what_without_backtrace() : e.what();
     throw RunError(who + ": connecting the Gloo process group via " + where + " failed: " + detail);
   }
 }

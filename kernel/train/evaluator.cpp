@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "ebmlab/mode_guard.hpp"
+
 #include "store/h5log.hpp"
 #include "train/step_context.hpp"
 
@@ -53,7 +54,8 @@ EvalResults evaluate_metrics(Components& comps, StepState& state, const Split& d
       if (id < 0) throw RunError(m.name + ": returned undeclared tensor '" + term + "'; declare it in outputs() with its shape");
       at::Tensor c = t.detach().to(torch::kFloat32).contiguous();
       if (!log->tensor_shape_is(id, c.sizes().vec()))
-        throw RunError(m.name + ": tensor '" + term + "' has shape " + c10::str(c.sizes()) + ", not the shape declared in outputs()");
+        throw RunError(m.name + ": tensor '" + term + "' has shape " + c10::str(c.sizes()) +
+                       ", not the shape declared in outputs()");
       log->append_tensor(id, when.step, c.data_ptr<float>(), static_cast<std::size_t>(c.numel()));
     }
     for (auto& [term, value] : m.object->result()) {

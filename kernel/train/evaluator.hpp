@@ -18,10 +18,10 @@ class VariantLog;
 
 /// Where and when an evaluation happens.
 struct EvalSetting {
-  std::string split;             ///< "val" or "test" (the log's /eval/<split>/ group)
-  std::int64_t batch_size = 0;   ///< [data] eval_batch_size
+  std::string split;            ///< "val" or "test" (the log's /eval/<split>/ group)
+  std::int64_t batch_size = 0;  ///< [data] eval_batch_size
   std::int64_t step = 0, epoch = 0;
-  bool ema = false;              ///< the weight average is loaded (recorded as ema_weights)
+  bool ema = false;                             ///< the weight average is loaded (recorded as ema_weights)
   std::chrono::steady_clock::time_point start;  ///< wall times count from here
 };
 

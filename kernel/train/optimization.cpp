@@ -1,6 +1,7 @@
 #include "train/optimization.hpp"
 
 #include <cmath>
+
 #include <torch/torch.h>
 
 namespace ebm::kernel {

@@ -10,8 +10,12 @@
 
 #include "config/descriptor.hpp"
 
-namespace torch::nn { class Module; }
-namespace torch::optim { class Optimizer; }
+namespace torch::nn {
+class Module;
+}
+namespace torch::optim {
+class Optimizer;
+}
 
 namespace ebm::kernel {
 

@@ -4,6 +4,7 @@
 
 #include "ebmlab/mode_guard.hpp"
 #include "ebmlab/sampler.hpp"
+
 #include "store/h5log.hpp"
 #include "train/model.hpp"
 #include "train/services.hpp"
@@ -92,8 +93,8 @@ at::Tensor StepState::samples(const std::string& caller, const std::string& name
   const auto want = batch_.x.sizes();
   if (!out.defined() || out.dim() != batch_.x.dim() || out.sizes().slice(1) != want.slice(1))
     throw RunError(plugin_label("sampler", name) + " returned a tensor of shape " +
-                   (out.defined() ? shape_str(out.sizes()) : std::string("(undefined)")) + " at step " +
-                   std::to_string(step_) + "; expected [n" + shape_str(want.slice(1), true) + "] like the data");
+                   (out.defined() ? shape_str(out.sizes()) : std::string("(undefined)")) + " at step " + std::to_string(step_) +
+                   "; expected [n" + shape_str(want.slice(1), true) + "] like the data");
   memo_.emplace(name, out);
   return out;
 }

@@ -10,8 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "data/data.hpp"
 #include "ebmlab/context.hpp"
+
+#include "data/data.hpp"
 #include "train/components.hpp"
 
 namespace ebm::kernel {
@@ -50,8 +51,7 @@ class StepState {
  public:
   using StreamFn = std::function<Batch(const std::string&)>;
   using Clock = std::chrono::steady_clock;
-  StepState(Components& c, const Dataset& data, VariantLog* log, Clock::time_point start, StreamFn draw,
-            Services& services);
+  StepState(Components& c, const Dataset& data, VariantLog* log, Clock::time_point start, StreamFn draw, Services& services);
 
   /// A new step (or evaluation batch: every stream name then gives `batch`).
   void begin(const Batch& batch, std::int64_t step, std::int64_t epoch, bool evaluating = false);

@@ -5,18 +5,19 @@
 #include <cmath>
 #include <functional>
 #include <sstream>
+
 #include <torch/torch.h>
 
+#include "ebmlab/mode_guard.hpp"
 
 #include "data/augment.hpp"
 #include "data/seeds.hpp"
+#include "store/sample_record.hpp"
 #include "train/distributed.hpp"
 #include "train/evaluator.hpp"
 #include "train/optimization.hpp"
 #include "train/services.hpp"
 #include "train/step_context.hpp"
-#include "store/sample_record.hpp"
-#include "ebmlab/mode_guard.hpp"
 
 namespace ebm::kernel {
 
@@ -28,16 +29,24 @@ void configure_allocator() {
 }
 
 Trainer::Trainer(const VariantConfig& cfg, Components& comps, const Dataset& data, const TrainerSetup& setup)
-    : cfg_(cfg), comps_(comps), data_(data), log_(setup.log), progress_(setup.progress),
-      start_(std::chrono::steady_clock::now()), checkpoint_dir_(setup.checkpoint_dir) {
+    : cfg_(cfg),
+      comps_(comps),
+      data_(data),
+      log_(setup.log),
+      progress_(setup.progress),
+      start_(std::chrono::steady_clock::now()),
+      checkpoint_dir_(setup.checkpoint_dir) {
   Services* services = setup.services;
   if (!services) services = (no_services_ = std::make_unique<NoServices>()).get();
-  ctx_ = std::make_unique<StepState>(comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); },
-                                     *services);
+  ctx_ = std::make_unique<StepState>(
+      comps_, data_, log_, start_, [this](const std::string& s) { return draw(s); }, *services);
   const auto seed = static_cast<std::uint64_t>(cfg_.experiment.seed);
-  for (std::size_t i = 0; i < cfg_.streams.size(); ++i)
-    streams_.push_back(Stream{cfg_.streams[i], static_cast<std::int64_t>(i), 0, -1, {},
-                              at::make_generator<at::CPUGeneratorImpl>(seeds::stream(seed, static_cast<std::int64_t>(i)))});
+  for (std::size_t i = 0; i < cfg_.streams.size(); ++i) {
+    Stream& st = streams_.emplace_back();
+    st.spec = cfg_.streams[i];
+    st.index = static_cast<std::int64_t>(i);
+    st.gen = at::make_generator<at::CPUGeneratorImpl>(seeds::stream(seed, st.index));
+  }
   if (log_) {
     loss_curve_ = log_->curve_id("train/loss");
     lr_curve_ = log_->curve_id("train/lr");
@@ -68,8 +77,7 @@ void Trainer::join(Collective* c) {
   const auto seed = static_cast<std::uint64_t>(cfg_.experiment.seed);
   if (coll_->rank() > 0) {
     // Own random streams per rank: augmentation, noise, samplers, replay buffers.
-    for (auto& st : streams_)
-      st.gen = at::make_generator<at::CPUGeneratorImpl>(seeds::stream(seed, st.index, coll_->rank()));
+    for (auto& st : streams_) st.gen = at::make_generator<at::CPUGeneratorImpl>(seeds::stream(seed, st.index, coll_->rank()));
     torch::manual_seed(seeds::rank_global(seed, coll_->rank()));
   }
   std::vector<at::Tensor> state;
@@ -99,7 +107,8 @@ void Trainer::reduce_step(at::Tensor& total) {
     at += p.numel();
   }
   auto extra = flat.accessor<float, 1>();
-  for (std::size_t i = 0; i < pending.size(); ++i) extra[n + static_cast<std::int64_t>(i)] = static_cast<float>(pending[i].second);
+  for (std::size_t i = 0; i < pending.size(); ++i)
+    extra[n + static_cast<std::int64_t>(i)] = static_cast<float>(pending[i].second);
   extra[flat.size(0) - 2] = static_cast<float>(total.item<double>());
   extra[flat.size(0) - 1] = g_stop_signal.load() ? 1.0f : 0.0f;
   coll_->allreduce_sum(flat);
@@ -175,7 +184,8 @@ std::string Trainer::divergence(double loss) const {
     why << "loss " << loss << (std::isfinite(loss) ? " exceeds loss_bound " + std::to_string(st.loss_bound) : " is not finite");
   for (auto& [key, v] : ctx_->terms()) {
     if (!why.str().empty()) break;
-    if (comps_.energy_terms.count(key) && std::abs(v) > st.energy_bound) why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
+    if (comps_.energy_terms.count(key) && std::abs(v) > st.energy_bound)
+      why << key << " = " << v << " exceeds energy_bound " << st.energy_bound;
   }
   if (why.str().empty()) return "";
   why << " at step " << global_step_ + 1 << " (stage " << st.name << "); last finite loss " << last_finite_loss_;
@@ -310,8 +320,8 @@ std::map<std::string, double> Trainer::evaluate_now(const std::string& split, bo
   last_tensors_.clear();
   last_used_ema_ = ema;
   if (comps_.metrics.empty() || data.size() == 0) return {};
-  const EvalSetting when{split, cfg_.data.eval_batch_size, global_step_,
-                       std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, ema, start_};
+  const std::int64_t epoch = std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_;
+  const EvalSetting when{split, cfg_.data.eval_batch_size, global_step_, epoch, ema, start_};
   EvalResults r = evaluate_metrics(comps_, *ctx_, data, when, log_);
   last_tensors_ = std::move(r.tensors);
   return r.values;
@@ -328,7 +338,8 @@ std::string summary(const std::map<std::string, double>& r) {
 std::string Trainer::run() {
   std::int64_t bs = cfg_.data.batch_size;
   std::int64_t n = data_.train.size();
-  if (n < bs) throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
+  if (n < bs)
+    throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
   const std::int64_t flush_every = cfg_.log.flush_every, every = cfg_.checkpoint.every;
   const std::int64_t per_epoch = n / bs;
   // A restored trainer continues inside the stage and epoch its checkpoint was taken in.

@@ -6,16 +6,18 @@
 #include <map>
 #include <memory>
 #include <string>
-
-#include "store/checkpoint.hpp"
-#include "train/components.hpp"
-#include "data/data.hpp"
-#include "train/progress.hpp"
-
-#include <ATen/core/Generator.h>
 #include <vector>
 
-namespace torch::optim { class Optimizer; }
+#include <ATen/core/Generator.h>
+
+#include "data/data.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
+#include "train/progress.hpp"
+
+namespace torch::optim {
+class Optimizer;
+}
 
 namespace ebm::kernel {
 
@@ -31,17 +33,16 @@ class StepState;
 class Services;
 class Collective;
 
-
 /// Everything a trainer is set up with besides the variant itself; the trainer is complete
 /// once constructed from it (no setters, no order to remember).
 struct TrainerSetup {
   TrainerSetup() = default;
   TrainerSetup(VariantLog* log_to, Progress* progress_to) : log(log_to), progress(progress_to) {}
 
-  VariantLog* log = nullptr;       ///< curves, evaluations and checkpoints are recorded here (none: not recorded)
-  Progress* progress = nullptr;    ///< progress lines (none: silent)
-  std::string checkpoint_dir;      ///< checkpoint files and sample grids go here ("": none; [checkpoint] decides when)
-  Services* services = nullptr;    ///< other data sets and reference networks (none: asking for them is a RunError)
+  VariantLog* log = nullptr;     ///< curves, evaluations and checkpoints are recorded here (none: not recorded)
+  Progress* progress = nullptr;  ///< progress lines (none: silent)
+  std::string checkpoint_dir;    ///< checkpoint files and sample grids go here ("": none; [checkpoint] decides when)
+  Services* services = nullptr;  ///< other data sets and reference networks (none: asking for them is a RunError)
   /// Data parallel: this trainer is one rank. It takes its share of each global batch,
   /// averages gradients and logged terms over the ranks in one all-reduce per step, draws
   /// from its own random streams (rank 0 keeps the single-process ones), and only rank 0
@@ -89,8 +90,7 @@ class Trainer {
   /// For evaluating a saved model: the checkpoint's weights, weight average, stage and
   /// step only (no stage init file, optimizer or generator state); the samplers named in
   /// `sampler_state` get their saved state (e.g. a replay buffer). Model in eval mode.
-  void load_for_evaluation(const CheckpointData& d, const std::string& source,
-                           const std::vector<std::string>& sampler_state);
+  void load_for_evaluation(const CheckpointData& d, const std::string& source, const std::vector<std::string>& sampler_state);
   /// A checkpoint's weight average, checked against the model tensor for tensor (count,
   /// shapes, floating point) and converted to its dtypes; DataError naming `source`.
   std::vector<at::Tensor> checked_ema(const CheckpointData& d, const std::string& source) const;
@@ -103,8 +103,8 @@ class Trainer {
     std::int64_t index = 0;    ///< position in the descriptor's streams
     std::int64_t batches = 0;  ///< batches drawn so far (checkpointed)
     std::int64_t perm_epoch = -1;
-    at::Tensor perm;           ///< the order of epoch perm_epoch
-    at::Generator gen;         ///< augmentation and noise (checkpointed)
+    at::Tensor perm;    ///< the order of epoch perm_epoch
+    at::Generator gen;  ///< augmentation and noise (checkpointed)
   };
   /// The order of epoch `epoch` of stream `stream`: a function of the seed only, so a
   /// restored run draws exactly the batches the original would have.
@@ -130,7 +130,7 @@ class Trainer {
   VariantLog* log_;
   Progress* progress_;
   std::unique_ptr<Services> no_services_;  ///< stands in when the setup gives none
-  std::unique_ptr<StepState> ctx_;  ///< the step context plugins see, one view per component
+  std::unique_ptr<StepState> ctx_;         ///< the step context plugins see, one view per component
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::size_t stage_ = 0;
   std::int64_t stage_steps_ = 0, step_in_stage_ = 0, global_step_ = 0, steps_per_epoch_ = 1;

@@ -1,11 +1,13 @@
 // The trainer's checkpoints: capture and restore its whole state, and the file cadence.
 #include <algorithm>
 #include <filesystem>
+
 #include <torch/torch.h>
 
-#include "train/trainer.hpp"
-#include "train/optimization.hpp"
 #include "ebmlab/error.hpp"
+
+#include "train/optimization.hpp"
+#include "train/trainer.hpp"
 
 namespace ebm::kernel {
 
@@ -56,12 +58,12 @@ std::vector<at::Tensor> Trainer::checked_ema(const CheckpointData& d, const std:
   if (d.ema.empty()) return out;
   const auto model = averaged_tensors(*comps_.model);
   if (d.ema.size() != model.size())
-    throw DataError(source + ": the weight average (ema/) holds " + std::to_string(d.ema.size()) +
-                    " tensors but the model has " + std::to_string(model.size()) + "; is it this descriptor's checkpoint?");
+    throw DataError(source + ": the weight average (ema/) holds " + std::to_string(d.ema.size()) + " tensors but the model has " +
+                    std::to_string(model.size()) + "; is it this descriptor's checkpoint?");
   for (std::size_t i = 0; i < model.size(); ++i) {
     if (d.ema[i].sizes() != model[i].sizes() || !d.ema[i].is_floating_point())
-      throw DataError(source + ": ema/" + std::to_string(i) + " is " + std::string(c10::toString(d.ema[i].scalar_type())) +
-                      " " + c10::str(d.ema[i].sizes()) + " but the model's tensor " + std::to_string(i) + " is " +
+      throw DataError(source + ": ema/" + std::to_string(i) + " is " + std::string(c10::toString(d.ema[i].scalar_type())) + " " +
+                      c10::str(d.ema[i].sizes()) + " but the model's tensor " + std::to_string(i) + " is " +
                       c10::toString(model[i].scalar_type()) + " " + c10::str(model[i].sizes()));
     out.push_back(d.ema[i].to(model[i].scalar_type()).clone());
   }
@@ -160,7 +162,8 @@ at::Tensor trainer_value(const StateDict& s, const char* key, const std::string&
   auto it = s.find(key);
   if (it == s.end()) return {};
   if (it->second.numel() != 1)
-    throw DataError(source + ": components/kernel.trainer/" + key + " must hold one value, found " + c10::str(it->second.sizes()));
+    throw DataError(source + ": components/kernel.trainer/" + key + " must hold one value, found " +
+                    c10::str(it->second.sizes()));
   return it->second;
 }
 

@@ -12,11 +12,6 @@
 //
 // --threads: LibTorch threads of the baselines (default 1: one thread per rank, as
 // `--nproc 2 --threads 2` runs them on this 2-core machine).
-#include <benchmark/benchmark.h>
-#include <torch/torch.h>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -30,10 +25,15 @@
 #include <thread>
 #include <vector>
 
-#include "train/components.hpp"
-#include "data/data.hpp"
+#include <benchmark/benchmark.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
 #include "config/descriptor.hpp"
+#include "data/data.hpp"
 #include "loader/registry.hpp"
+#include "train/components.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;
@@ -241,8 +241,10 @@ void BM_local(benchmark::State& state, const std::string& name, std::int64_t num
   at::Tensor a = torch::zeros({numel}), b = torch::zeros({numel});
   auto t0 = Clock::now();
   for (auto _ : state) {
-    if (add) a.add_(b);
-    else a.copy_(b);
+    if (add)
+      a.add_(b);
+    else
+      a.copy_(b);
   }
   double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   record(state, name, seconds, 4.0 * static_cast<double>(numel));
@@ -272,9 +274,12 @@ int main(int argc, char** argv) {
   std::string experiments = std::string(EBMLAB_SOURCE_DIR) + "/experiments";
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--experiments") && i + 1 < argc) experiments = argv[++i];
-    else rest.push_back(argv[i]);
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--experiments") && i + 1 < argc)
+      experiments = argv[++i];
+    else
+      rest.push_back(argv[i]);
   }
   torch::set_num_threads(threads);
   configure_allocator();
@@ -304,10 +309,12 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(rest_argc, rest.data())) return 2;
   benchmark::RunSpecifiedBenchmarks();
 
-  std::printf("\nall-reduce (sum, float32) between 2 Gloo ranks on loopback vs a local copy/add of the same buffer"
-              " (baselines on %d LibTorch thread%s)\n", threads, threads == 1 ? "" : "s");
-  std::printf("%-24s %10s %8s %12s %8s %10s %10s %10s %10s\n", "case", "floats", "MB", "allreduce ms", "GB/s",
-              "copy ms", "add ms", "ar/copy", "ar/add");
+  std::printf(
+      "\nall-reduce (sum, float32) between 2 Gloo ranks on loopback vs a local copy/add of the same buffer"
+      " (baselines on %d LibTorch thread%s)\n",
+      threads, threads == 1 ? "" : "s");
+  std::printf("%-24s %10s %8s %12s %8s %10s %10s %10s %10s\n", "case", "floats", "MB", "allreduce ms", "GB/s", "copy ms",
+              "add ms", "ar/copy", "ar/add");
   auto row = [&](const std::string& name, std::int64_t n) {
     auto ar = results.find("allreduce/" + name), cp = results.find("copy/" + name), ad = results.find("add/" + name);
     if (ar == results.end() || cp == results.end() || ad == results.end()) return;  // filtered out

@@ -4,18 +4,19 @@
 // per step is printed (goal <= 1.1).
 //
 //   bench_sampler_step [--threads N] [--rounds R] [--steps K]
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
-#include "train/components.hpp"
-#include "data/data.hpp"
+#include <torch/torch.h>
+
 #include "ebmlab/ebmlab.hpp"
+
+#include "data/data.hpp"
 #include "loader/registry.hpp"
 #include "timing.hpp"
+#include "train/components.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;
@@ -61,26 +62,30 @@ plugin = "pgd"
 norm = "l2_unbounded"
 objective = "energy"
 init = "uniform"
-steps = )" + std::to_string(steps) + R"(
+steps = )" +
+         std::to_string(steps) + R"(
 [samplers.sgld]
 plugin = "sgld"
 buffer_size = 10000
-steps = )" + std::to_string(steps) + R"(
+steps = )" +
+         std::to_string(steps) + R"(
 [[stage]]
 steps = 1
 losses = [ { plugin = "ce" } ]
 )";
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 2, rounds = 21, steps = 10;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc)
+      steps = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "usage: bench_sampler_step [--threads N] [--rounds R] [--steps K]\n");
       return 2;
@@ -106,12 +111,15 @@ int main(int argc, char** argv) {
     auto g = sampling::input_grad(energy(comps.model->forward(x)), x);
     if (!g.defined()) std::abort();
   };
-  std::printf("threads %d, %d rounds, %d steps per sampler call (convnet + BatchNorm, batch 64, Fashion-MNIST)\n",
-              threads, rounds, steps);
+  std::printf("threads %d, %d rounds, %d steps per sampler call (convnet + BatchNorm, batch 64, Fashion-MNIST)\n", threads,
+              rounds, steps);
   for (int i = 0; i < 30; ++i) baseline();  // the first calls of a process run slower
   for (const char* name : {"pgd", "sgld"}) {
     Sampler& s = *comps.samplers.at(name);
-    for (int i = 0; i < 3; ++i) { baseline(); s.sample(ctx); }  // warm-up (fills the SGLD buffer)
+    for (int i = 0; i < 3; ++i) {
+      baseline();
+      s.sample(ctx);
+    }  // warm-up (fills the SGLD buffer)
     std::vector<double> ratios;
     double base_median = 0;
     std::vector<double> bases;

@@ -4,18 +4,18 @@
 // scalar to an HDF5 curve is printed as a fraction of a step.
 //
 //   bench_train_step [--threads N] [--rounds R] [google-benchmark flags]
-#include <benchmark/benchmark.h>
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
-#include "train/components.hpp"
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
 #include "loader/registry.hpp"
 #include "timing.hpp"
+#include "train/components.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;
@@ -111,16 +111,18 @@ BENCHMARK(BM_step_libtorch)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_step_ebmlab)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_hdf5_append_scalar)->Unit(benchmark::kNanosecond);
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 2, rounds = 31;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
-    else rest.push_back(argv[i]);
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = std::atoi(argv[++i]);
+    else
+      rest.push_back(argv[i]);
   }
   torch::set_num_threads(threads);
   configure_allocator();
@@ -131,7 +133,10 @@ int main(int argc, char** argv) {
   // Interleaved comparison: each round times a block of raw steps, then of ebmlab steps.
   auto& s = setup();
   const int block = 10;
-  for (int i = 0; i < 10; ++i) { s.raw_step(); s.ebmlab_step(); }  // warm-up
+  for (int i = 0; i < 10; ++i) {
+    s.raw_step();
+    s.ebmlab_step();
+  }  // warm-up
   std::vector<double> ratios, raw_times;
   for (int r = 0; r < rounds; ++r) {
     // Alternate which side goes first so cache and allocator warmth favour neither.
@@ -148,7 +153,12 @@ int main(int argc, char** argv) {
   }
   int id = s.log->curve_id("train/loss");
   std::int64_t k = 0;
-  double append = seconds([&] { s.log->append_curve(id, CurveRecord{k++, 0.5, 1.0}); if (k % 50 == 0) s.log->flush(); }, 200000);
+  double append = seconds(
+      [&] {
+        s.log->append_curve(id, CurveRecord{k++, 0.5, 1.0});
+        if (k % 50 == 0) s.log->flush();
+      },
+      200000);
   double step = median(raw_times);
   std::printf("\nthreads %d, %d rounds of %d steps (convnet + BatchNorm, batch 64, Fashion-MNIST)\n", threads, rounds, block);
   std::printf("libtorch step (median)       %.3f ms\n", step * 1e3);

@@ -10,14 +10,16 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+
 #include <torch/torch.h>
 
+#include "ebmlab/error.hpp"
+
+#include "config/descriptor.hpp"
+#include "data/data.hpp"
+#include "fuzz_common.hpp"
 #include "store/checkpoint.hpp"
 #include "train/components.hpp"
-#include "data/data.hpp"
-#include "config/descriptor.hpp"
-#include "ebmlab/error.hpp"
-#include "fuzz_common.hpp"
 #include "train/progress.hpp"
 #include "train/trainer.hpp"
 
@@ -117,19 +119,27 @@ at::Scalar value(fuzz::Bytes& in, at::ScalarType type) {
     return in.u8() & 1 ? std::numeric_limits<double>::quiet_NaN() : -std::numeric_limits<double>::infinity();
   }
   switch (in.u8() % 6) {
-    case 0: return std::numeric_limits<double>::quiet_NaN();
-    case 1: return std::numeric_limits<double>::infinity();
-    case 2: return -1e300;
-    case 3: return static_cast<double>(static_cast<std::int8_t>(in.u8()));
-    default: return in.f64();
+    case 0:
+      return std::numeric_limits<double>::quiet_NaN();
+    case 1:
+      return std::numeric_limits<double>::infinity();
+    case 2:
+      return -1e300;
+    case 3:
+      return static_cast<double>(static_cast<std::int8_t>(in.u8()));
+    default:
+      return in.f64();
   }
 }
 
 std::int64_t counter(fuzz::Bytes& in) {
   switch (in.u8() % 4) {
-    case 0: return -1 - in.u8();
-    case 1: return in.i64();
-    default: return in.u8();
+    case 0:
+      return -1 - in.u8();
+    case 1:
+      return in.i64();
+    default:
+      return in.u8();
   }
 }
 
@@ -150,7 +160,8 @@ void mutate(CheckpointData& d, fuzz::Bytes& in) {
     case 2: {  // other values
       if (!t || !t->numel()) return;
       auto flat = t->view(-1);
-      for (int i = in.u8() % 4; i >= 0; --i) flat[static_cast<std::int64_t>(in.pick(flat.numel()))].fill_(value(in, t->scalar_type()));
+      for (int i = in.u8() % 4; i >= 0; --i)
+        flat[static_cast<std::int64_t>(in.pick(flat.numel()))].fill_(value(in, t->scalar_type()));
       return;
     }
     case 3:  // an entry missing
@@ -163,18 +174,32 @@ void mutate(CheckpointData& d, fuzz::Bytes& in) {
       for (auto& c : name) c = static_cast<char>('a' + in.u8() % 26);
       auto x = torch::ones({in.u8() % 4});
       switch (in.u8() % 4) {
-        case 0: d.model.emplace_back(name, x); break;
-        case 1: d.optimizer[std::to_string(in.u8() % 8) + "/" + name] = x; break;
-        case 2: d.components[in.u8() & 1 ? "sgld" : "contrastive"][name] = x; break;
-        default: d.ema.push_back(x);
+        case 0:
+          d.model.emplace_back(name, x);
+          break;
+        case 1:
+          d.optimizer[std::to_string(in.u8() % 8) + "/" + name] = x;
+          break;
+        case 2:
+          d.components[in.u8() & 1 ? "sgld" : "contrastive"][name] = x;
+          break;
+        default:
+          d.ema.push_back(x);
       }
       return;
     }
-    case 5: d.step = counter(in); return;
-    case 6: d.stage = counter(in); return;
-    case 7: d.step_in_stage = counter(in); return;
+    case 5:
+      d.step = counter(in);
+      return;
+    case 6:
+      d.stage = counter(in);
+      return;
+    case 7:
+      d.step_in_stage = counter(in);
+      return;
     case 8:
-      if (!d.counters.empty()) std::next(d.counters.begin(), static_cast<std::ptrdiff_t>(in.pick(d.counters.size())))->second = counter(in);
+      if (!d.counters.empty())
+        std::next(d.counters.begin(), static_cast<std::ptrdiff_t>(in.pick(d.counters.size())))->second = counter(in);
       return;
     default: {  // a component's state key renamed to another of its keys
       if (d.components.empty()) return;

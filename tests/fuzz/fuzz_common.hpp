@@ -24,9 +24,7 @@ inline const kernel::Registry& registry() {
 }
 
 /// A per-process scratch file path (the readers under test take paths).
-inline std::string scratch(const std::string& name) {
-  return "/tmp/ebmlab_fuzz_" + std::to_string(::getpid()) + "_" + name;
-}
+inline std::string scratch(const std::string& name) { return "/tmp/ebmlab_fuzz_" + std::to_string(::getpid()) + "_" + name; }
 
 inline void write_file(const std::string& path, const std::uint8_t* data, std::size_t size) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

@@ -8,8 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "config/descriptor.hpp"
 #include "ebmlab/error.hpp"
+
+#include "config/descriptor.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

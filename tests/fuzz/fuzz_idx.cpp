@@ -6,8 +6,9 @@
 
 #include <torch/torch.h>
 
-#include "data/data.hpp"
 #include "ebmlab/error.hpp"
+
+#include "data/data.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -8,7 +8,9 @@ namespace {
 class L2Logits : public ebm::Loss {
  public:
   L2Logits(const ebm::Params& p, const ebm::BuildContext&) : scale_(p.real("scale")) {}
-  std::vector<ebm::OutputSpec> outputs() const override { return {{"mean_energy", {}, "mean E(x) of the batch", ebm::OutputRole::energy}}; }
+  std::vector<ebm::OutputSpec> outputs() const override {
+    return {{"mean_energy", {}, "mean E(x) of the batch", ebm::OutputRole::energy}};
+  }
   at::Tensor compute(ebm::StepContext& ctx) override {
     at::Tensor logits = ctx.logits(ctx.batch().x);
     ctx.log("mean_energy", ebm::energy(logits).mean());

@@ -5,13 +5,13 @@
 // and a deleted plugin folder takes its settings along.
 #pragma once
 
-#include <doctest/doctest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "config/descriptor.hpp"
 #include "context.hpp"
@@ -68,7 +68,7 @@ inline std::vector<Setting> conformance_settings(Kind kind) {
       }
     }
     CHECK_MESSAGE(covered, kind_name(kind) << " plugin '" << name << "' has no conformance settings: add [[" << name
-                                          << "]] to conformance.toml in its plugin folder");
+                                           << "]] to conformance.toml in its plugin folder");
   }
   return out;
 }

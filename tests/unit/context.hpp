@@ -8,13 +8,14 @@
 
 #include <torch/torch.h>
 
-#include "train/components.hpp"
-#include "config/descriptor.hpp"
 #include "ebmlab/ebmlab.hpp"
-#include "helpers.hpp"
-#include "train/model.hpp"
-#include "loader/registry.hpp"
+
+#include "config/descriptor.hpp"
 #include "config/validate.hpp"
+#include "helpers.hpp"
+#include "loader/registry.hpp"
+#include "train/components.hpp"
+#include "train/model.hpp"
 
 namespace ebm::test {
 

@@ -2,17 +2,18 @@
 // plugins' own tests (plugins/<kind>/<name>/test_*.cpp) build their models and contexts here.
 #pragma once
 
-#include <doctest/doctest.h>
-#include <torch/torch.h>
-
 #include <cmath>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "context.hpp"
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
 #include "ebmlab/attacks.hpp"
+
+#include "context.hpp"
 
 namespace ebm::test {
 
@@ -50,8 +51,10 @@ struct Linear {
     torch::NoGradGuard ng;
     auto params = model->named_parameters();
     for (auto& p : params) {
-      if (p.key().find("weight") != std::string::npos) p.value().copy_(W);
-      else p.value().copy_(b);
+      if (p.key().find("weight") != std::string::npos)
+        p.value().copy_(W);
+      else
+        p.value().copy_(b);
     }
     ctx = std::make_unique<Context>(model, info);
     ctx->batch_ = {torch::tensor({{0.2, 0.9}, {0.6, 0.4}, {0.8, 0.1}}), torch::tensor({0, 2, 1}, torch::kInt64)};

@@ -1,14 +1,15 @@
 // Shared helpers for the unit tests.
 #pragma once
 
-#include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
 
+#include <doctest/doctest.h>
+
 #include "ebmlab/error.hpp"
+
 #include "loader/registry.hpp"
 
 namespace ebm::test {
@@ -24,7 +25,10 @@ struct TempDir {
   }
   ~TempDir() { std::filesystem::remove_all(path); }
   std::string file(const std::string& name) const { return (path / name).string(); }
-  static int& counter() { static int c = 0; return c; }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
 };
 
 /// Runs `f`, expects an exception of type E, and returns its message.

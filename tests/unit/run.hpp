@@ -4,10 +4,10 @@
 
 #include <torch/torch.h>
 
-#include "train/components.hpp"
-#include "data/data.hpp"
 #include "config/descriptor.hpp"
+#include "data/data.hpp"
 #include "helpers.hpp"
+#include "train/components.hpp"
 #include "train/progress.hpp"
 
 namespace ebm::test {

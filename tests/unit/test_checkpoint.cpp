@@ -1,17 +1,17 @@
 // Checkpoints: a trainer restored from a checkpoint file continues bit-exactly (weights,
 // Adam state, EMA, replay buffer, curriculum, generators); a stage can start from a
 // checkpoint's weights; files that do not fit or claim absurd sizes are clear errors.
-#include <doctest/doctest.h>
-#include <hdf5.h>
-
 #include <fstream>
 #include <functional>
+
+#include <doctest/doctest.h>
+#include <hdf5.h>
 #include <torch/torch.h>
 
-#include "store/checkpoint.hpp"
-#include "train/components.hpp"
 #include "helpers.hpp"
 #include "run.hpp"
+#include "store/checkpoint.hpp"
+#include "train/components.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;
@@ -22,7 +22,8 @@ namespace {
 std::string descriptor(int seed, const std::string& hidden = "[16]", const std::string& stage_extra = "") {
   return R"([experiment]
 name = "ckpt"
-seed = )" + std::to_string(seed) + R"(
+seed = )" +
+         std::to_string(seed) + R"(
 
 [data]
 dataset = "toy2d"
@@ -34,7 +35,8 @@ batch_size = 32
 noise = 0.1
 
 [model]
-backbone = { plugin = "mlp", hidden = )" + hidden + R"( }
+backbone = { plugin = "mlp", hidden = )" +
+         hidden + R"( }
 
 [samplers.sgld]
 plugin = "sgld"
@@ -55,7 +57,8 @@ start_steps = 1
 [[stage]]
 steps = 100
 ema = 0.9
-)" + stage_extra + R"(
+)" + stage_extra +
+         R"(
 optimizer = { name = "adam", lr = 0.01 }
 losses = [ { plugin = "ce" }, { plugin = "jem_ml", sampler = "sgld" }, { plugin = "bce_ebm", sampler = "contrastive" } ]
 )";
@@ -133,7 +136,8 @@ TEST_CASE("checkpoint: a stage starts from a checkpoint's weights exactly") {
   CHECK(msg.find("does not fit this model") != std::string::npos);
   CHECK(msg.find("backbone.fc0.fc.weight: shape [16, 2], the model expects [8, 2]") != std::string::npos);
   Resumable missing(descriptor(5, "[16]", "init = \"" + dir.file("nope.h5") + "\""));
-  CHECK(test::error_of<DataError>([&] { missing.trainer->begin_stage(0); }).find("nope.h5: no such checkpoint file") != std::string::npos);
+  CHECK(test::error_of<DataError>([&] { missing.trainer->begin_stage(0); }).find("nope.h5: no such checkpoint file") !=
+        std::string::npos);
 }
 
 TEST_CASE("checkpoint: a dataset claiming an absurd size is refused before allocation") {
@@ -180,7 +184,8 @@ TEST_CASE("checkpoint: contents that do not fit the variant are errors naming th
   has(restore_error([](CheckpointData& d) { d.step_in_stage = -5; }), "step counters out of range");
   has(restore_error([](CheckpointData& d) { d.step_in_stage = 1000; }), "step counters out of range");
   has(restore_error([](CheckpointData& d) { d.counters.begin()->second = -1; }), "expected a count >= 0");
-  has(restore_error([](CheckpointData& d) { d.rng["torch"] = torch::zeros({3}, torch::kByte); }), "rng/torch is not a generator state");
+  has(restore_error([](CheckpointData& d) { d.rng["torch"] = torch::zeros({3}, torch::kByte); }),
+      "rng/torch is not a generator state");
   has(restore_error([](CheckpointData& d) { d.optimizer["0/step"] = torch::ones({2}); }), "optimizer/0/step must be one count");
   has(restore_error([](CheckpointData& d) { d.optimizer["0/exp_avg"] = d.optimizer["0/exp_avg"].to(torch::kLong); }),
       "optimizer/0/exp_avg is Long");

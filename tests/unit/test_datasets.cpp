@@ -1,16 +1,15 @@
 // CIFAR-10/100 readers on small files written in exactly the binary version's format, and
 // image folders of real PNG files (decoded on demand); corrupt inputs name the file.
-#include <doctest/doctest.h>
-#include <torch/torch.h>
-
 #include <fstream>
 
+#include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
+#include <torch/torch.h>
 
-#include "data/data.hpp"
 #include "config/descriptor.hpp"
-#include "helpers.hpp"
 #include "config/validate.hpp"
+#include "data/data.hpp"
+#include "helpers.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -30,7 +29,8 @@ void write_bytes(const std::string& path, const std::string& bytes) { std::ofstr
 
 Params data_params(const std::string& toml_body) {
   Diagnostics diag;
-  References refs{[](const std::string&, const std::string&) { return true; }, [](const std::string&) { return std::vector<std::string>{}; }};
+  References refs{[](const std::string&, const std::string&) { return true; },
+                  [](const std::string&) { return std::vector<std::string>{}; }};
   Value v = parse_toml_text("[data]\n" + toml_body, "d.toml");
   Table t = validate_table(*v.find("data"), data_schema(), "data", diag, refs, {"streams"});
   diag.raise();
@@ -142,27 +142,32 @@ TEST_CASE("image_folder: PNGs per class folder, resized and cropped, decoded on 
   test::TempDir dir2;
   std::vector<unsigned char> px;
   for (int y = 0; y < 4; ++y)
-    for (int x = 0; x < 8; ++x) px.insert(px.end(), {static_cast<unsigned char>(x < 4 ? 255 : 0), static_cast<unsigned char>(x < 4 ? 0 : 255), 0});
+    for (int x = 0; x < 8; ++x)
+      px.insert(px.end(), {static_cast<unsigned char>(x < 4 ? 255 : 0), static_cast<unsigned char>(x < 4 ? 0 : 255), 0});
   for (const char* rel : {"train/a/1.png", "train/a/2.png", "train/b/1.png", "test/a/1.png"}) {
     std::filesystem::create_directories(std::filesystem::path(dir2.file(rel)).parent_path());
     REQUIRE(stbi_write_png(dir2.file(rel).c_str(), 8, 4, 3, px.data(), 8 * 3) != 0);
   }
   // A stream's source must have the training data's sample shape.
   auto mismatch = test::error_of<DataError>([&] {
-    Value v = parse_toml_text("[data]\ndataset = \"image_folder\"\npath = \"" + dir2.path.string() +
-                                  "\"\nimage_size = 4\nvalidation = 1\n[data.streams.aux]\nsource = { dataset = \"image_folder\", path = \"" +
-                                  dir2.path.string() + "\", image_size = 4, channels = 1 }\n",
-                              "s.toml");
+    Value v = parse_toml_text(
+        "[data]\ndataset = \"image_folder\"\npath = \"" + dir2.path.string() +
+            "\"\nimage_size = 4\nvalidation = 1\n[data.streams.aux]\nsource = { dataset = \"image_folder\", path = \"" +
+            dir2.path.string() + "\", image_size = 4, channels = 1 }\n",
+        "s.toml");
     Diagnostics diag;
-    References refs{[](const std::string&, const std::string&) { return true; }, [](const std::string&) { return std::vector<std::string>{}; }};
+    References refs{[](const std::string&, const std::string&) { return true; },
+                    [](const std::string&) { return std::vector<std::string>{}; }};
     Table t = validate_table(*v.find("data"), data_schema(), "data", diag, refs, {"streams"});
-    Table src = validate_table(*v.find("data")->find("streams")->find("aux")->find("source"), data_schema(), "src", diag, refs, {"streams"});
+    Table src = validate_table(*v.find("data")->find("streams")->find("aux")->find("source"), data_schema(), "src", diag, refs,
+                               {"streams"});
     diag.raise();
     t["streams"] = Value(Table{{"aux", Value(Table{{"source", Value(src)}})}});
     load_dataset(Params(t, "[data]"), 0);
   });
   CHECK(mismatch.find("its samples have shape [1, 4, 4] but the training data's are [3, 4, 4]") != std::string::npos);
-  auto half = load_dataset(data_params("dataset = \"image_folder\"\npath = \"" + dir2.path.string() + "\"\nimage_size = 4\nvalidation = 1\n"), 0);
+  auto half = load_dataset(
+      data_params("dataset = \"image_folder\"\npath = \"" + dir2.path.string() + "\"\nimage_size = 4\nvalidation = 1\n"), 0);
   auto img = half.test.rows(0, 1).x[0];
   CHECK(img[0].slice(1, 0, 2).mean().item<double>() == doctest::Approx(1.0));
   CHECK(img[1].slice(1, 2, 4).mean().item<double>() == doctest::Approx(1.0));

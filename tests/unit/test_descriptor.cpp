@@ -1,11 +1,11 @@
 // Whole descriptors against the real plugins: every kind of mistake gives one message
 // with file:line:column, and variants expand into plain, separately validated configs.
-#include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <doctest/doctest.h>
 
 #include "config/descriptor.hpp"
 #include "helpers.hpp"
@@ -70,8 +70,9 @@ TEST_CASE("descriptor: TOML syntax errors name line and column") {
 
 TEST_CASE("descriptor: unknown plugin names list the available ones") {
   auto msg = resolve_error(replace(kValid, "plugin = \"mlp\"", "plugin = \"mpl\""));
-  CHECK(msg == "d.toml:8:23: 'model.backbone.plugin': no backbone plugin named 'mpl'; did you mean 'mlp'? "
-               "(available: convnet, mlp, resnet18, wrn)");
+  CHECK(msg ==
+        "d.toml:8:23: 'model.backbone.plugin': no backbone plugin named 'mpl'; did you mean 'mlp'? "
+        "(available: convnet, mlp, resnet18, wrn)");
 }
 
 TEST_CASE("descriptor: unknown keys in plugin tables and top level") {
@@ -111,8 +112,9 @@ TEST_CASE("descriptor: a metrics file given as a descriptor says what it is") {
 }
 
 TEST_CASE("descriptor: references to samplers must resolve") {
-  std::string text = replace(kValid, "losses = [ { plugin = \"ce\" } ]",
-                             "losses = [ { plugin = \"fixture_loss\", label = \"l\", inner = { tag = \"t\" }, sampler = \"atk\" } ]");
+  std::string text =
+      replace(kValid, "losses = [ { plugin = \"ce\" } ]",
+              "losses = [ { plugin = \"fixture_loss\", label = \"l\", inner = { tag = \"t\" }, sampler = \"atk\" } ]");
   text += "\n[samplers.attack]\nplugin = \"fixture_sampler\"\n";
   auto msg = resolve_error(text);
   CHECK(msg.find("'stage.0.losses.0.sampler' refers to sampler 'atk', which is not defined: expected one of "
@@ -169,8 +171,8 @@ seeds = [0, 1]
 
 TEST_CASE("descriptor: overrides are typed like the file and errors name them") {
   Descriptor d{"d.toml", kValid, parse_toml_text(kValid, "d.toml"), {}};
-  auto v = expand(d, {parse_override("stage.0.steps=9"), parse_override("model.norm.plugin=group"),
-                      parse_override("data.subset=32")});
+  auto v =
+      expand(d, {parse_override("stage.0.steps=9"), parse_override("model.norm.plugin=group"), parse_override("data.subset=32")});
   VariantConfig c = resolve(v.at(0), test::registry());
   CHECK(c.stages[0].steps == 9);
   CHECK(c.norm.plugin == "group");
@@ -180,8 +182,10 @@ TEST_CASE("descriptor: overrides are typed like the file and errors name them") 
   CHECK(msg == "override 'data.batch_size=big': 'data.batch_size': expected integer in [1, 65536], found string \"big\"");
   CHECK(test::error_of<ConfigError>([&] { expand(d, {parse_override("stage.2.steps=1")}); }) ==
         "override 'stage.2.steps=1': 'stage' has 1 entries; index 2 is out of range (the first is 0)");
-  CHECK(test::error_of<ConfigError>([] { parse_override("stage.0.steps"); }).find("expected key.path=value") != std::string::npos);
-  CHECK(test::error_of<ConfigError>([&] { expand(d, {parse_override("experiment.name.x=1")}); }).find("not a table") != std::string::npos);
+  CHECK(test::error_of<ConfigError>([] { parse_override("stage.0.steps"); }).find("expected key.path=value") !=
+        std::string::npos);
+  CHECK(test::error_of<ConfigError>([&] { expand(d, {parse_override("experiment.name.x=1")}); }).find("not a table") !=
+        std::string::npos);
 }
 
 TEST_CASE("descriptor: includes merge underneath, nest, and cycles are named") {

@@ -1,13 +1,13 @@
 // HDF5 round trip: every kind of record written by the logs is read back unchanged.
-#include <doctest/doctest.h>
-
 #include <fstream>
+
+#include <doctest/doctest.h>
 #include <hdf5.h>
 
+#include "helpers.hpp"
 #include "store/h5log.hpp"
 #include "store/run_files.hpp"
 #include "store/run_index.hpp"
-#include "helpers.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -51,7 +51,10 @@ TEST_CASE("h5log: curves, evaluations, status and config round-trip") {
 
 TEST_CASE("h5log: the index file holds provenance and links to the variant logs") {
   test::TempDir dir;
-  { VariantLog log(dir.file("exp/v1.h5"), "v1", "{}", {{"train/loss"}, {}, {}, {}}); log.set_status("completed"); }
+  {
+    VariantLog log(dir.file("exp/v1.h5"), "v1", "{}", {{"train/loss"}, {}, {}, {}});
+    log.set_status("completed");
+  }
   IndexInfo info;
   info.descriptor_text = "[experiment]\nname = \"exp\"\n";
   info.resolved_json = "{\"v1\":{}}";
@@ -84,7 +87,8 @@ TEST_CASE("h5log: tensor series keep one record per append; a failed layout leav
   test::TempDir dir;
   auto path = dir.file("exp/main.h5");
   {
-    VariantLog::Layout layout{{"train/loss"}, {}, {{"eval/test/ece/reliability", {3, 2}}}, {{"eval/test/ece", {{"plugin", "ece"}}}}};
+    VariantLog::Layout layout{
+        {"train/loss"}, {}, {{"eval/test/ece/reliability", {3, 2}}}, {{"eval/test/ece", {{"plugin", "ece"}}}}};
     VariantLog log(path, "main", "{}", layout);
     int id = log.tensor_id("eval/test/ece/reliability");
     REQUIRE(id >= 0);

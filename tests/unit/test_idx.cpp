@@ -1,10 +1,11 @@
 // The gzip IDX reader: real files load; corrupt, truncated or lying files give a clear
 // error naming the file, never a crash or a giant allocation.
-#include <doctest/doctest.h>
-#include <torch/torch.h>
 #include <zlib.h>
 
 #include <fstream>
+
+#include <doctest/doctest.h>
+#include <torch/torch.h>
 
 #include "data/data.hpp"
 #include "helpers.hpp"
@@ -14,9 +15,7 @@ using namespace ebm::kernel;
 
 namespace {
 
-std::string be32(std::uint32_t v) {
-  return {char(v >> 24), char((v >> 16) & 255), char((v >> 8) & 255), char(v & 255)};
-}
+std::string be32(std::uint32_t v) { return {char(v >> 24), char((v >> 16) & 255), char((v >> 8) & 255), char(v & 255)}; }
 
 void write_gz(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
@@ -64,7 +63,10 @@ TEST_CASE("idx: corrupt files are named and explained") {
   SUBCASE("gzip stream cut short") {
     write_gz(p, idx({64, 64}, 4096));
     std::string bytes;
-    { std::ifstream in(p, std::ios::binary); bytes.assign(std::istreambuf_iterator<char>(in), {}); }
+    {
+      std::ifstream in(p, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
     { std::ofstream(p, std::ios::binary) << bytes.substr(0, bytes.size() / 2); }
     CHECK(test::error_of<DataError>([&] { read_idx_gz(p); }).find(p + ":") == 0);
   }

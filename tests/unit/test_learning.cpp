@@ -4,9 +4,9 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
-#include "train/components.hpp"
 #include "context.hpp"
 #include "run.hpp"
+#include "train/components.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;

@@ -1,10 +1,11 @@
 // The loader against fixture plugins built to fail, and object lifetime.
-#include <doctest/doctest.h>
-
 #include <fstream>
+
+#include <doctest/doctest.h>
 #include <torch/torch.h>
 
 #include "ebmlab/loss.hpp"
+
 #include "helpers.hpp"
 #include "loader/registry.hpp"
 

@@ -1,12 +1,12 @@
 // Metrics ece, ood_auroc and energy_stats: a conformance pass over every metric plugin
 // that runs without the kernel's evaluation services, then known-answer cases on hand-made
 // logits and on linear models with chosen weights.
-#include <doctest/doctest.h>
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+
+#include <doctest/doctest.h>
+#include <torch/torch.h>
 
 #include "conformance.hpp"
 #include "fixtures.hpp"

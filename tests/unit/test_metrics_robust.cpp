@@ -5,8 +5,9 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
-#include "fixtures.hpp"
 #include "ebmlab/attacks.hpp"
+
+#include "fixtures.hpp"
 
 using namespace ebm;
 using test::Context;
@@ -64,8 +65,8 @@ TEST_CASE("attacks stay in the ball and the data range, return detached points, 
       CAPTURE(apgd);
       attacks::Spec s;
       s.norm = norm, s.eps = norm == "linf" ? 0.1 : 0.8, s.steps = 7, s.restarts = 2;
-      at::Tensor adv = apgd ? attacks::apgd_ce(t.logits_fn(), t.test.x, t.test.y, s)
-                            : attacks::pgd(t.logits_fn(), t.test.x, t.test.y, s);
+      at::Tensor adv =
+          apgd ? attacks::apgd_ce(t.logits_fn(), t.test.x, t.test.y, s) : attacks::pgd(t.logits_fn(), t.test.x, t.test.y, s);
       REQUIRE(adv.sizes() == t.test.x.sizes());
       CHECK(!adv.requires_grad());
       CHECK(adv.min().item<double>() >= 0.0);
@@ -89,8 +90,8 @@ TEST_CASE("targeted attacks reach the target class at large eps") {
     CAPTURE(apgd);
     attacks::Spec s;
     s.eps = 0.5, s.steps = 20, s.targeted = true;
-    at::Tensor adv = apgd ? attacks::apgd_ce(t.logits_fn(), t.test.x, target, s)
-                          : attacks::pgd(t.logits_fn(), t.test.x, target, s);
+    at::Tensor adv =
+        apgd ? attacks::apgd_ce(t.logits_fn(), t.test.x, target, s) : attacks::pgd(t.logits_fn(), t.test.x, target, s);
     torch::NoGradGuard ng;
     CHECK(t.model->forward(adv).argmax(1).eq(target).to(torch::kDouble).mean().item<double>() >= 0.9);
   }

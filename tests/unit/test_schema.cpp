@@ -3,8 +3,8 @@
 #include <doctest/doctest.h>
 
 #include "config/descriptor.hpp"
-#include "helpers.hpp"
 #include "config/validate.hpp"
+#include "helpers.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;

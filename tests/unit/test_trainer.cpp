@@ -3,10 +3,10 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
-#include "train/components.hpp"
 #include "helpers.hpp"
-#include "store/run_files.hpp"
 #include "run.hpp"
+#include "store/run_files.hpp"
+#include "train/components.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;

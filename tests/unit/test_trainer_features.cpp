@@ -1,14 +1,15 @@
 // Trainer features the methods need: extra data streams with augmentation and noise,
 // weight averaging (EMA) and the divergence guard on energies.
-#include <doctest/doctest.h>
-#include <torch/torch.h>
 #include <chrono>
 #include <set>
 
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
 #include "data/augment.hpp"
-#include "train/components.hpp"
 #include "helpers.hpp"
 #include "run.hpp"
+#include "train/components.hpp"
 #include "train/services.hpp"
 #include "train/step_context.hpp"
 #include "train/trainer.hpp"
@@ -82,14 +83,17 @@ losses = [ { plugin = "ce" } ]
     CHECK(!is_training_row(b.x[i], r.data.train.x));
   }
   auto msg = test::error_of<SchemaError>([&] {
-    Run bad(kHead + kToyData + "\n[data.streams.aux]\nsource = { toy = \"rings\" }\n\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\" } ]\n");
+    Run bad(kHead + kToyData +
+            "\n[data.streams.aux]\nsource = { toy = \"rings\" }\n\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\" } ]\n");
   });
   CHECK(msg.find("missing required key 'data.streams.aux.source.dataset'") != std::string::npos);
 }
 
 TEST_CASE("streams: a reserved or misspelled stream key is a schema error with its location") {
   auto msg = test::error_of<SchemaError>([&] {
-    Run r(kHead + kToyData + "\n[data.streams.train]\nbatch_size = 3\n\n[data.streams.x]\naugmnt = \"none\"\n\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\" } ]\n");
+    Run r(kHead + kToyData +
+          "\n[data.streams.train]\nbatch_size = 3\n\n[data.streams.x]\naugmnt = \"none\"\n\n[[stage]]\nsteps = 1\nlosses = [ { "
+          "plugin = \"ce\" } ]\n");
   });
   CHECK(msg.find("'data.streams.train': 'train' is reserved") != std::string::npos);
   CHECK(msg.find("augmnt") != std::string::npos);
@@ -106,7 +110,7 @@ TEST_CASE("augment: crop shifts content inside the padding, flip mirrors, strong
   auto rows = pos.div(8, "floor"), cols = pos.remainder(8);
   CHECK(rows.ge(2).all().item<bool>());
   CHECK(rows.le(6).all().item<bool>());
-  CHECK(rows.ne(4).any().item<bool>());  // some shift happened
+  CHECK(rows.ne(4).any().item<bool>());   // some shift happened
   CHECK(c.sum().item<double>() == 64.0);  // a shift of at most the padding never loses the pixel
   auto f = augment(x, "flip_crop", 0, 0.0, 1.0, gen);
   auto fcols = f.reshape({64, -1}).argmax(1).remainder(8);
@@ -117,12 +121,15 @@ TEST_CASE("augment: crop shifts content inside the padding, flip mirrors, strong
   CHECK(s.min().item<double>() >= 0.0);
   CHECK(s.max().item<double>() <= 1.0);
   CHECK(torch::equal(augment(x, "none", 2, 0.0, 1.0, gen), x));
-  CHECK(test::error_of<DataError>([&] { augment(torch::rand({4, 2}), "flip_crop", 2, 0.0, 1.0, gen); }).find("augment = \"none\"") !=
-        std::string::npos);
+  CHECK(test::error_of<DataError>([&] {
+          augment(torch::rand({4, 2}), "flip_crop", 2, 0.0, 1.0, gen);
+        }).find("augment = \"none\"") != std::string::npos);
 }
 
 TEST_CASE("ema: the average follows w_ema = d w_ema + (1 - d) w after each step, and evaluation can use it") {
-  Run r(kHead + kToyData + "\n[[stage]]\nsteps = 10\nema = 0.99\neval_weights = \"ema\"\noptimizer = { lr = 0.2 }\nlosses = [ { plugin = \"ce\" } ]\n\n[[metric]]\nplugin = \"accuracy\"\n");
+  Run r(kHead + kToyData +
+        "\n[[stage]]\nsteps = 10\nema = 0.99\neval_weights = \"ema\"\noptimizer = { lr = 0.2 }\nlosses = [ { plugin = \"ce\" } "
+        "]\n\n[[metric]]\nplugin = \"accuracy\"\n");
   Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   t.begin_stage(0);
   auto first = [&] { return r.comps.model->parameters().front().detach().clone(); };
@@ -199,13 +206,13 @@ losses = [ { plugin = "at_ce", attack = "attack" } ]
 )");
   });
   CHECK(msg.find("test.toml:") != std::string::npos);
-  CHECK(msg.find("'stage.0.losses.0': reads stream 'train' but its attack 'attack' samples from stream 'ebm'") != std::string::npos);
+  CHECK(msg.find("'stage.0.losses.0': reads stream 'train' but its attack 'attack' samples from stream 'ebm'") !=
+        std::string::npos);
 }
 
 TEST_CASE("streams: a stream reference to an undeclared stream is a located error listing the streams") {
-  auto msg = test::error_of<SchemaError>([&] {
-    Run r(kHead + kToyData + "\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\", stream = \"ebn\" } ]\n");
-  });
+  auto msg = test::error_of<SchemaError>(
+      [&] { Run r(kHead + kToyData + "\n[[stage]]\nsteps = 1\nlosses = [ { plugin = \"ce\", stream = \"ebn\" } ]\n"); });
   CHECK(msg.find("test.toml:") != std::string::npos);
   CHECK(msg.find("'stage.0.losses.0.stream' refers to stream 'ebn', which is not defined: expected one of \"train\", "
                  "[data.streams.ebm], [data.streams.noisy]; did you mean 'ebm'?") != std::string::npos);
@@ -233,8 +240,9 @@ TEST_CASE("roles: the divergence guard holds exactly the outputs declared as ene
 TEST_CASE("step context: each component logs under its own name; a term that is not 0-d names the component") {
   Run r(kJemOneStep);
   NoServices none;
-  StepState state(r.comps, r.data, nullptr, std::chrono::steady_clock::now(), [&](const std::string&) { return r.data.train.rows(0, 8); },
-                  none);
+  StepState state(
+      r.comps, r.data, nullptr, std::chrono::steady_clock::now(), [&](const std::string&) { return r.data.train.rows(0, 8); },
+      none);
   state.begin(r.data.train.rows(0, 8), 0, 0);
   ComponentContext loss = state.context("jem_ml");
   loss.samples("noise");  // the sampler logs through its own context

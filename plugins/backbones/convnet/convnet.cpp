@@ -13,8 +13,8 @@ class ConvNet : public ebm::Backbone {
   ConvNet(const ebm::Params& p, const ebm::BuildContext& b) : activation_(p.string("activation")) {
     const auto& shape = b.data.shape;
     if (shape.size() != 3)
-      throw ebm::ConfigError(b.instance + ": convnet needs image data [C,H,W]; the data set has " +
-                             std::to_string(shape.size()) + "-d samples (use the mlp backbone)");
+      throw ebm::ConfigError(b.instance + ": convnet needs image data [C,H,W]; the data set has " + std::to_string(shape.size()) +
+                             "-d samples (use the mlp backbone)");
     std::int64_t in = shape[0], h = shape[1], w = shape[2];
     int i = 0;
     for (auto c : p.integers("channels")) {
@@ -45,7 +45,8 @@ class ConvNet : public ebm::Backbone {
   /// The hidden linear layer's activations [B, hidden].
   at::Tensor features(const at::Tensor& x) override {
     at::Tensor h = x;
-    for (size_t i = 0; i < convs_.size(); ++i) h = torch::max_pool2d(activate(norms_[i]->forward(convs_[i]->forward(h)), activation_), 2);
+    for (size_t i = 0; i < convs_.size(); ++i)
+      h = torch::max_pool2d(activate(norms_[i]->forward(convs_[i]->forward(h)), activation_), 2);
     return activate(fc_norm_->forward(fc_->forward(h.flatten(1))), activation_);
   }
 
@@ -63,11 +64,11 @@ ebm::Schema schema() {
   return {p::list("channels", p::integer("channels", "output channels").range(1, 4096), "channels of each conv block")
               .set_default(ebm::List{ebm::Value(32), ebm::Value(64)})
               .range(1, 6),
-          p::integer("hidden", "width of the hidden linear layer").set_default(128).range(1, 65536),
-          ebm::activation_param(),
+          p::integer("hidden", "width of the hidden linear layer").set_default(128).range(1, 65536), ebm::activation_param(),
           p::real("dropout", "dropout before the classifier (training only)").set_default(0.0).range(0, 0.95)};
 }
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<ConvNet>(ebm::Kind::backbone, "convnet", "1.0", "LeNet-style CNN; norm layers from the normalization plugin", schema))
+EBMLAB_PLUGIN(ebm::entry<ConvNet>(ebm::Kind::backbone, "convnet", "1.0",
+                                  "LeNet-style CNN; norm layers from the normalization plugin", schema))

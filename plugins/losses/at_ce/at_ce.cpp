@@ -41,4 +41,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<AtCe>(ebm::Kind::loss, "at_ce", "1.0", "cross-entropy on adversarial examples (adversarial training)", schema))
+EBMLAB_PLUGIN(ebm::entry<AtCe>(ebm::Kind::loss, "at_ce", "1.0", "cross-entropy on adversarial examples (adversarial training)",
+                               schema))

@@ -50,8 +50,8 @@ class BceEbm : public ebm::Loss {
   at::Tensor score(const at::Tensor& logits, const at::Tensor& y) const {
     if (!joint_) return -ebm::energy(logits);
     if (logits.size(0) != y.size(0))
-      throw ebm::RunError("bce_ebm: score = \"joint_energy\" needs as many samples as labels (" +
-                          std::to_string(logits.size(0)) + " vs " + std::to_string(y.size(0)) + ")");
+      throw ebm::RunError("bce_ebm: score = \"joint_energy\" needs as many samples as labels (" + std::to_string(logits.size(0)) +
+                          " vs " + std::to_string(y.size(0)) + ")");
     return -ebm::joint_energy(logits, y);
   }
   std::string sampler_, real_sampler_, stream_;
@@ -71,4 +71,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<BceEbm>(ebm::Kind::loss, "bce_ebm", "1.0", "BCE energy loss: real = 1, samples = 0 (AT-EBM, DAT)", schema))
+EBMLAB_PLUGIN(ebm::entry<BceEbm>(ebm::Kind::loss, "bce_ebm", "1.0", "BCE energy loss: real = 1, samples = 0 (AT-EBM, DAT)",
+                                 schema))

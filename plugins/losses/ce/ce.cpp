@@ -7,7 +7,8 @@ namespace {
 
 class CrossEntropy : public ebm::Loss {
  public:
-  CrossEntropy(const ebm::Params& p, const ebm::BuildContext&) : smoothing_(p.real("label_smoothing")), stream_(p.string("stream")) {}
+  CrossEntropy(const ebm::Params& p, const ebm::BuildContext&)
+      : smoothing_(p.real("label_smoothing")), stream_(p.string("stream")) {}
 
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"batch_accuracy", {}, "fraction of the training batch classified correctly"}};

@@ -1,9 +1,9 @@
 // The der plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 

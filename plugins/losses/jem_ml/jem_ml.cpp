@@ -58,4 +58,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<JemMl>(ebm::Kind::loss, "jem_ml", "1.0", "JEM's maximum-likelihood term E(x_data) - E(x_sample)", schema))
+EBMLAB_PLUGIN(ebm::entry<JemMl>(ebm::Kind::loss, "jem_ml", "1.0", "JEM's maximum-likelihood term E(x_data) - E(x_sample)",
+                                schema))

@@ -12,7 +12,8 @@ class Trades : public ebm::Loss {
       : attack_(p.string("attack")), stream_(p.string("stream")), beta_(p.real("beta")) {}
 
   std::vector<ebm::OutputSpec> outputs() const override {
-    return {{"ce", {}, "clean cross-entropy"}, {"kl", {}, "KL(p(x) || p(x*)) per sample, batch mean"},
+    return {{"ce", {}, "clean cross-entropy"},
+            {"kl", {}, "KL(p(x) || p(x*)) per sample, batch mean"},
             {"adv_accuracy", {}, "fraction of x* classified correctly"}};
   }
 
@@ -43,4 +44,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<Trades>(ebm::Kind::loss, "trades", "1.0", "TRADES: clean CE + beta KL to the adversarial prediction", schema))
+EBMLAB_PLUGIN(ebm::entry<Trades>(ebm::Kind::loss, "trades", "1.0", "TRADES: clean CE + beta KL to the adversarial prediction",
+                                 schema))

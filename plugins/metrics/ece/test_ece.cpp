@@ -1,9 +1,9 @@
 // The ece plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 
@@ -30,7 +30,9 @@ TEST_CASE("ece: a perfectly calibrated predictor has ECE ~ 0 and a reliability d
   Context ctx(linear_model(info, torch::zeros({10, 2}), torch::zeros({10})), info);
   m->reset();
   for (std::int64_t i = 0; i < y.size(0); i += 1000)  // several batches: accumulation across updates
-    m->update({torch::zeros({std::min<std::int64_t>(1000, y.size(0) - i), 2}), y.slice(0, i, i + 1000), logits.slice(0, i, i + 1000)}, ctx);
+    m->update(
+        {torch::zeros({std::min<std::int64_t>(1000, y.size(0) - i), 2}), y.slice(0, i, i + 1000), logits.slice(0, i, i + 1000)},
+        ctx);
   auto r = m->result();
   CHECK(r.at("n") == 7800);
   CHECK(r.at("ece") < 1e-6);

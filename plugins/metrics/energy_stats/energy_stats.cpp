@@ -1,9 +1,9 @@
 // metric "energy_stats": the energy landscape of the classifier-as-EBM at the data, at a
 // sampler's samples, and how far an L-inf/L2 PGD attack on the cross-entropy moves the
 // energies (seed 003's delta energies, METHODS.md §5, with x_adv - x as the sign).
-#include <torch/torch.h>
-
 #include <cmath>
+
+#include <torch/torch.h>
 
 #include "ebmlab/ebmlab.hpp"
 
@@ -37,18 +37,18 @@ class EnergyStats : public ebm::Metric {
         eps_(p.real("adv_eps")),
         norm_(p.string("adv_norm")),
         steps_(p.integer("adv_steps")),
-        alpha_(p.real("adv_alpha") > 0 ? p.real("adv_alpha") : 2.5 * p.real("adv_eps") / std::max<std::int64_t>(1, p.integer("adv_steps"))),
+        alpha_(p.real("adv_alpha") > 0 ? p.real("adv_alpha")
+                                       : 2.5 * p.real("adv_eps") / std::max<std::int64_t>(1, p.integer("adv_steps"))),
         max_images_(p.integer("max_images")),
         lo_(b.data.lo),
         hi_(b.data.hi) {}
 
   std::vector<ebm::OutputSpec> outputs() const override {
-    std::vector<ebm::OutputSpec> o = {
-        {"data/energy_mean", {}, "mean of E(x) = -logsumexp f(x) on the split"},
-        {"data/energy_std", {}, "sample std of E(x) on the split"},
-        {"data/joint_energy_mean", {}, "mean of E(x,y) = -f(x)[y] on the split"},
-        {"data/joint_energy_std", {}, "sample std of E(x,y) on the split"},
-        {"n", {}, "images evaluated"}};
+    std::vector<ebm::OutputSpec> o = {{"data/energy_mean", {}, "mean of E(x) = -logsumexp f(x) on the split"},
+                                      {"data/energy_std", {}, "sample std of E(x) on the split"},
+                                      {"data/joint_energy_mean", {}, "mean of E(x,y) = -f(x)[y] on the split"},
+                                      {"data/joint_energy_std", {}, "sample std of E(x,y) on the split"},
+                                      {"n", {}, "images evaluated"}};
     if (!sampler_.empty()) {
       o.push_back({"samples/energy_mean", {}, "mean of E(x) at the sampler's samples (one call per batch)"});
       o.push_back({"samples/energy_std", {}, "sample std of E(x) at the sampler's samples"});
@@ -89,8 +89,10 @@ class EnergyStats : public ebm::Metric {
   }
 
   std::map<std::string, double> result() const override {
-    std::map<std::string, double> r = {{"data/energy_mean", energy_.mean},      {"data/energy_std", energy_.std()},
-                                       {"data/joint_energy_mean", joint_.mean}, {"data/joint_energy_std", joint_.std()},
+    std::map<std::string, double> r = {{"data/energy_mean", energy_.mean},
+                                       {"data/energy_std", energy_.std()},
+                                       {"data/joint_energy_mean", joint_.mean},
+                                       {"data/joint_energy_std", joint_.std()},
                                        {"n", energy_.n}};
     if (!sampler_.empty()) {
       r["samples/energy_mean"] = samples_.mean;
@@ -116,8 +118,10 @@ class EnergyStats : public ebm::Metric {
       at::Tensor ce = F::cross_entropy(ctx.logits(x), y, F::CrossEntropyFuncOptions().reduction(torch::kNone));
       at::Tensor g = sp::input_grad(ce, x);
       at::Tensor delta;
-      if (norm_ == "linf") delta = (x.detach() + alpha_ * g.sign() - x0).clamp(-eps_, eps_);
-      else delta = sp::project_l2(x.detach() + alpha_ * sp::normalize_l2(g) - x0, eps_);
+      if (norm_ == "linf")
+        delta = (x.detach() + alpha_ * g.sign() - x0).clamp(-eps_, eps_);
+      else
+        delta = sp::project_l2(x.detach() + alpha_ * sp::normalize_l2(g) - x0, eps_);
       x = (x0 + delta).clamp(lo_, hi_);
     }
     return x.detach();
@@ -136,9 +140,13 @@ class EnergyStats : public ebm::Metric {
 ebm::Schema schema() {
   namespace p = ebm::param;
   return {
-      p::reference("sampler", "sampler", "optional: a sampler whose samples (one call per evaluation batch) get energy statistics"),
-      p::real("adv_eps", "radius of the PGD-CE attack for the delta energies, in pixel units (0: no attack)").set_default(0.0).range(0, 100),
-      p::enumeration("adv_norm", {"linf", "l2"}, "threat model of the attack: sign steps in an L-inf ball or normalized steps in an L2 ball")
+      p::reference("sampler", "sampler",
+                   "optional: a sampler whose samples (one call per evaluation batch) get energy statistics"),
+      p::real("adv_eps", "radius of the PGD-CE attack for the delta energies, in pixel units (0: no attack)")
+          .set_default(0.0)
+          .range(0, 100),
+      p::enumeration("adv_norm", {"linf", "l2"},
+                     "threat model of the attack: sign steps in an L-inf ball or normalized steps in an L2 ball")
           .set_default("linf"),
       p::integer("adv_steps", "attack steps (0: x_adv = x)").set_default(10).range(0, 10000),
       p::real("adv_alpha", "attack step size in pixel units (0: 2.5 * adv_eps / adv_steps)").set_default(0.0).range(0, 100),

@@ -1,9 +1,9 @@
 // The energy_stats plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 
@@ -38,7 +38,9 @@ TEST_CASE("energy_stats: data and sample energies against hand values, max_image
   m->update({torch::zeros({2, 2}), y.slice(0, 0, 2), logits.slice(0, 0, 2)}, ctx);
   m->update({torch::zeros({2, 2}), y.slice(0, 2, 4), logits.slice(0, 2, 4)}, ctx);
   auto r = m->result();
-  auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); };
+  auto mean = [](const std::vector<double>& v) {
+    return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  };
   CHECK(r.at("n") == 4);
   CHECK(r.at("data/energy_mean") == doctest::Approx(mean(e)));
   CHECK(r.at("data/energy_std") == doctest::Approx(stdev(e)));

@@ -1,10 +1,10 @@
 // metric "ood_auroc": how well scores of the classifier-as-EBM separate the evaluation
 // split (in-distribution, the positive class) from out-of-distribution inputs — synthetic
 // noise, transformed test images and other data sets. METHODS.md §6.
+#include <algorithm>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
-
-#include <algorithm>
 
 #include "ebmlab/ebmlab.hpp"
 
@@ -123,7 +123,9 @@ class OodAuroc : public ebm::Metric {
     }
     std::map<std::string, at::Tensor> out;
     for (const auto& s : scores_) {
-      at::Tensor v = s == "logsumexp" ? -ebm::energy(logits) : s == "max_softmax" ? std::get<0>(torch::softmax(logits, 1).max(1)) : grad_norm;
+      at::Tensor v = s == "logsumexp"     ? -ebm::energy(logits)
+                     : s == "max_softmax" ? std::get<0>(torch::softmax(logits, 1).max(1))
+                                          : grad_norm;
       out[s] = v.detach().to(torch::kCPU, torch::kFloat64);
     }
     return out;
@@ -169,8 +171,8 @@ class OodAuroc : public ebm::Metric {
   std::vector<ebm::OutputSpec> outputs_;
   at::Generator gen_;
   Scores in_;
-  std::map<std::string, Scores> out_;             ///< source -> scores
-  std::map<std::string, std::int64_t> offsets_;   ///< rows of each other data set used so far
+  std::map<std::string, Scores> out_;            ///< source -> scores
+  std::map<std::string, std::int64_t> offsets_;  ///< rows of each other data set used so far
   std::int64_t n_in_ = 0;
 };
 
@@ -197,12 +199,15 @@ ebm::Schema schema() {
               "other built-in data sets whose test images (converted to this data's shape) are OOD")
           .set_default(ebm::List{})
           .range(0, 3),
-      p::integer("max_images", "at most this many in-distribution images, and as many of each OOD source").set_default(2000).range(1, 100000000),
+      p::integer("max_images", "at most this many in-distribution images, and as many of each OOD source")
+          .set_default(2000)
+          .range(1, 100000000),
       p::integer("seed", "seed of the synthetic sets (a generator of the metric's own; the global RNG is untouched)")
           .set_default(0)
           .at_least(0),
-      p::real("gaussian_std", "std of the gaussian set as a fraction of the data range hi - lo (0.25: Hendrycks et al. 2019's "
-                              "N(0, 0.5^2) on [-1, 1])")
+      p::real("gaussian_std",
+              "std of the gaussian set as a fraction of the data range hi - lo (0.25: Hendrycks et al. 2019's "
+              "N(0, 0.5^2) on [-1, 1])")
           .set_default(0.25)
           .range(0, 10),
   };

@@ -1,9 +1,9 @@
 // The ood_auroc plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 
@@ -119,8 +119,8 @@ TEST_CASE("ood_auroc: image transforms and other data sets; clear errors for imp
   at::Tensor x = top_bright(40);
   // The other data set: the same images upside down, 30 of them (fewer than the split).
   ctx.other = {x.slice(0, 0, 30).flip({-2}), torch::zeros({30}, torch::kInt64)};
-  auto m = metric("plugin = \"ood_auroc\"\nsets = [\"flip_h\", \"flip_v\", \"rotate90\"]\ndatasets = [\"cifar10\"]\nmax_images = 500",
-                  info);
+  auto m = metric(
+      "plugin = \"ood_auroc\"\nsets = [\"flip_h\", \"flip_v\", \"rotate90\"]\ndatasets = [\"cifar10\"]\nmax_images = 500", info);
   m->reset();
   at::Tensor y = torch::zeros({20}, torch::kInt64);
   m->update(eval_batch(x.slice(0, 0, 20), y, *model), ctx);
@@ -156,8 +156,7 @@ TEST_CASE("ood_auroc: image transforms and other data sets; clear errors for imp
   wide.shape = {1, 12, 10};
   CHECK(error_of<ConfigError>([&] { metric("plugin = \"ood_auroc\"\nsets = [\"rotate90\"]", wide); }).find("square") !=
         std::string::npos);
-  CHECK(error_of<ConfigError>([&] { metric("plugin = \"ood_auroc\"\nsets = [\"uniform\", \"uniform\"]", info); })
-            .find("twice") != std::string::npos);
-  CHECK(error_of<ConfigError>([&] { metric("plugin = \"ood_auroc\"\nsets = []", info); }).find("nothing") !=
+  CHECK(error_of<ConfigError>([&] { metric("plugin = \"ood_auroc\"\nsets = [\"uniform\", \"uniform\"]", info); }).find("twice") !=
         std::string::npos);
+  CHECK(error_of<ConfigError>([&] { metric("plugin = \"ood_auroc\"\nsets = []", info); }).find("nothing") != std::string::npos);
 }

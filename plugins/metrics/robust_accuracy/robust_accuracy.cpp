@@ -66,14 +66,10 @@ class RobustAccuracy : public ebm::Metric {
 
   std::map<std::string, double> result() const override {
     auto frac = [this](std::int64_t k) { return total_ ? static_cast<double>(k) / static_cast<double>(total_) : 0.0; };
-    return {{"robust_accuracy", frac(robust_)},
-            {"clean_accuracy", frac(clean_)},
-            {"n", static_cast<double>(total_)},
-            {"eps", spec_.eps},
-            {"steps", static_cast<double>(spec_.steps)},
-            {"restarts", static_cast<double>(spec_.restarts)},
-            {"norm_l2", spec_.norm == "l2" ? 1.0 : 0.0},
-            {"apgd", apgd_ ? 1.0 : 0.0}};
+    return {{"robust_accuracy", frac(robust_)},          {"clean_accuracy", frac(clean_)},
+            {"n", static_cast<double>(total_)},          {"eps", spec_.eps},
+            {"steps", static_cast<double>(spec_.steps)}, {"restarts", static_cast<double>(spec_.restarts)},
+            {"norm_l2", spec_.norm == "l2" ? 1.0 : 0.0}, {"apgd", apgd_ ? 1.0 : 0.0}};
   }
 
  private:
@@ -93,15 +89,20 @@ ebm::Schema schema() {
           .set_default("pgd"),
       p::enumeration("norm", {"linf", "l2"}, "threat model: L-inf ball (sign steps) or L2 ball (normalized steps)")
           .set_default("linf"),
-      p::real("eps", "radius of the ball in data units (Fashion-MNIST L-inf 0.1, MNIST 0.3, CIFAR L-inf 8/255, L2 0.5); "
-                     "0: clean accuracy, no attack")
+      p::real("eps",
+              "radius of the ball in data units (Fashion-MNIST L-inf 0.1, MNIST 0.3, CIFAR L-inf 8/255, L2 0.5); "
+              "0: clean accuracy, no attack")
           .set_default(0.1)
           .at_least(0),
       p::real("alpha", "pgd step length in data units; 0: 2.5 * eps / steps (apgd_ce sets its own)").set_default(0.0).at_least(0),
       p::integer("steps", "gradient steps per restart").set_default(20).range(1, 100000),
-      p::integer("restarts", "random restarts; each later one attacks only the images not yet fooled").set_default(1).range(1, 1000),
+      p::integer("restarts", "random restarts; each later one attacks only the images not yet fooled")
+          .set_default(1)
+          .range(1, 1000),
       p::boolean("random_start", "start each restart at a uniform random point of the ball").set_default(true),
-      p::integer("max_images", "attack only the first this many images of the split (0: all)").set_default(1000).range(0, 100000000),
+      p::integer("max_images", "attack only the first this many images of the split (0: all)")
+          .set_default(1000)
+          .range(0, 100000000),
       p::integer("seed", "seed of the metric's own random generator (random starts), reset every evaluation")
           .set_default(0)
           .at_least(0),
@@ -111,5 +112,4 @@ ebm::Schema schema() {
 }  // namespace
 
 EBMLAB_PLUGIN(ebm::entry<RobustAccuracy>(ebm::Kind::metric, "robust_accuracy", "1.0",
-                                         "accuracy under a PGD or APGD-CE attack (L-inf or L2), with the clean accuracy",
-                                         schema))
+                                         "accuracy under a PGD or APGD-CE attack (L-inf or L2), with the clean accuracy", schema))

@@ -1,9 +1,9 @@
 // The robust_accuracy plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 
@@ -15,7 +15,7 @@ TEST_CASE("robust_accuracy: eps 0 is clean accuracy; falls with eps; ~0 at large
   const double clean = t.clean_accuracy();
   REQUIRE(clean > 0.95);
   const std::map<std::string, std::vector<double>> grids = {{"linf", {0, 0.01, 0.02, 0.04, 0.08, 0.16, 1.0}},
-                                                           {"l2", {0, 0.05, 0.1, 0.2, 0.4, 0.8, 6.0}}};
+                                                            {"l2", {0, 0.05, 0.1, 0.2, 0.4, 0.8, 6.0}}};
   for (std::string attack : {"pgd", "apgd_ce"})
     for (auto& norm_grid : grids) {
       const std::string& norm = norm_grid.first;
@@ -39,7 +39,8 @@ TEST_CASE("robust_accuracy: eps 0 is clean accuracy; falls with eps; ~0 at large
 
 TEST_CASE("robust_accuracy: apgd_ce is at least as strong as pgd with the same budget; restarts only help") {
   Trained t;
-  for (const auto& setting : std::vector<std::pair<std::string, double>>{{"linf", 0.04}, {"linf", 0.08}, {"l2", 0.2}, {"l2", 0.4}}) {
+  for (const auto& setting :
+       std::vector<std::pair<std::string, double>>{{"linf", 0.04}, {"linf", 0.08}, {"l2", 0.2}, {"l2", 0.4}}) {
     const std::string& norm = setting.first;
     const double eps = setting.second;
     CAPTURE(norm);
@@ -133,7 +134,8 @@ TEST_CASE("robust_accuracy: max_images, reported settings, declared outputs, par
   }
   CHECK(declared.size() == all.size());
 
-  for (std::string bad : {"norm = \"l1\"", "eps = -0.1", "attack = \"fgsm\"", "restarts = 0", "attack = \"apgd_ce\"\nalpha = 0.01"}) {
+  for (std::string bad :
+       {"norm = \"l1\"", "eps = -0.1", "attack = \"fgsm\"", "restarts = 0", "attack = \"apgd_ce\"\nalpha = 0.01"}) {
     CAPTURE(bad);
     CHECK_THROWS_AS(make_plugin<Metric>(Kind::metric, "plugin = \"robust_accuracy\"\n" + bad, t.info), ConfigError);
   }

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "ebmlab/ebmlab.hpp"
+
 #include "stats.hpp"
 
 namespace {
@@ -21,7 +22,8 @@ class SampleQuality : public ebm::Metric {
         kid_subset_size_(p.integer("kid_subset_size")),
         seed_(static_cast<std::uint64_t>(p.integer("seed"))) {
     if (feature_net_.empty())
-      throw ebm::ConfigError(instance_ + ".feature_net: expected the path of a feature-net checkpoint, e.g. "
+      throw ebm::ConfigError(instance_ +
+                             ".feature_net: expected the path of a feature-net checkpoint, e.g. "
                              "\"runs/feature_net/main/ckpt-best.h5\" (train it with experiments/feature_net.toml); found \"\"");
   }
 
@@ -136,5 +138,4 @@ ebm::Schema schema() {
 }  // namespace
 
 EBMLAB_PLUGIN(ebm::entry<SampleQuality>(ebm::Kind::metric, "sample_quality", "1.0",
-                                        "FID/KID (ebmlab feature net), IS analogue and per-class diversity of samples",
-                                        schema))
+                                        "FID/KID (ebmlab feature net), IS analogue and per-class diversity of samples", schema))

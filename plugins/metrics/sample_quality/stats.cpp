@@ -1,12 +1,12 @@
 // sample_quality statistics (formulas and sources in stats.hpp).
 #include "stats.hpp"
 
-#include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
-
 #include <cmath>
 #include <limits>
 #include <string>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
 
 #include "ebmlab/error.hpp"
 
@@ -17,9 +17,9 @@ at::Tensor to_double(const at::Tensor& t) { return t.detach().to(torch::kCPU, to
 
 at::Tensor feature_matrix(const at::Tensor& t, const char* what, std::int64_t min_rows = 2) {
   if (t.dim() != 2 || t.size(0) < min_rows)
-    throw RunError(std::string("sample_quality: ") + what + " must be a feature matrix [N,D] with N >= " +
-                   std::to_string(min_rows) + ", got " + std::to_string(t.dim()) + "-d of " +
-                   (t.dim() > 0 ? std::to_string(t.size(0)) : std::string("no")) + " rows");
+    throw RunError(std::string("sample_quality: ") + what +
+                   " must be a feature matrix [N,D] with N >= " + std::to_string(min_rows) + ", got " + std::to_string(t.dim()) +
+                   "-d of " + (t.dim() > 0 ? std::to_string(t.size(0)) : std::string("no")) + " rows");
   return to_double(t);
 }
 

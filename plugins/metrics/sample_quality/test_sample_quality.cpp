@@ -1,15 +1,14 @@
 // The sample_quality plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
-#include <doctest/doctest.h>
-#include <torch/torch.h>
-
 #include <cmath>
 #include <filesystem>
 
-#include "data/data.hpp"
-#include "stats.hpp"
+#include <doctest/doctest.h>
+#include <torch/torch.h>
 
+#include "data/data.hpp"
 #include "fixtures.hpp"
+#include "stats.hpp"
 
 using namespace ebm;
 using namespace ebm::test;
@@ -122,8 +121,8 @@ TEST_CASE("sample_quality IS analogue, per-class diversity and class coverage: k
   CHECK(std::isnan(q::class_diversity(f.narrow(0, 0, 1), c.narrow(0, 0, 1), 3)));
 
   // 100 labels: 50 of class 0, 49 of class 1, one (= 1 %) of class 2, none of the rest.
-  at::Tensor labels = torch::cat({torch::zeros({50}, torch::kInt64), torch::ones({49}, torch::kInt64),
-                                  torch::full({1}, 2, torch::kInt64)});
+  at::Tensor labels =
+      torch::cat({torch::zeros({50}, torch::kInt64), torch::ones({49}, torch::kInt64), torch::full({1}, 2, torch::kInt64)});
   CHECK(q::class_coverage(labels, k) == doctest::Approx(0.3));
   CHECK(q::class_coverage(labels, k, 0.02) == doctest::Approx(0.2));
   CHECK(q::class_coverage(torch::arange(100) % k, k) == doctest::Approx(1.0));
@@ -185,7 +184,8 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
   at::Tensor data = torch::rand({100, 6});
 
   SUBCASE("without a sampler: the first max_images images against the next max_images") {
-    auto m = make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nmax_images = 30\nkid_subset_size = 20", info);
+    auto m = make_plugin<Metric>(
+        Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nmax_images = 30\nkid_subset_size = 20", info);
     EmbedContext ctx(nullptr, info);
     m->reset();
     for (int i = 0; i < 5; ++i) {  // batches of 20: 30 + 30 images are used, the last batches none
@@ -212,7 +212,8 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
   }
 
   SUBCASE("with a sampler: real images against the sampler's images of the same batches") {
-    auto m = make_plugin<Metric>(Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nsampler = \"gen\"\nmax_images = 25", info);
+    auto m = make_plugin<Metric>(
+        Kind::metric, "plugin = \"sample_quality\"\nfeature_net = \"net.h5\"\nsampler = \"gen\"\nmax_images = 25", info);
     EmbedContext ctx(nullptr, info);
     m->reset();
     std::vector<at::Tensor> made;

@@ -10,9 +10,11 @@ class BatchNormLayer : public ebm::NormLayer {
  public:
   BatchNormLayer(std::int64_t channels, ebm::NormInput input, double momentum, double eps, bool affine) {
     if (input == ebm::NormInput::spatial)
-      bn2d_ = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).momentum(momentum).eps(eps).affine(affine)));
+      bn2d_ = register_module(
+          "bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).momentum(momentum).eps(eps).affine(affine)));
     else
-      bn1d_ = register_module("bn", torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(channels).momentum(momentum).eps(eps).affine(affine)));
+      bn1d_ = register_module(
+          "bn", torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(channels).momentum(momentum).eps(eps).affine(affine)));
   }
   /// x: [B,C,H,W] or [B,C] -> same shape.
   at::Tensor forward(const at::Tensor& x) override { return bn2d_ ? bn2d_->forward(x) : bn1d_->forward(x); }
@@ -44,4 +46,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<BatchNorm>(ebm::Kind::normalization, "batch", "1.0", "BatchNorm (train statistics, or frozen per stage)", schema))
+EBMLAB_PLUGIN(ebm::entry<BatchNorm>(ebm::Kind::normalization, "batch", "1.0", "BatchNorm (train statistics, or frozen per stage)",
+                                    schema))

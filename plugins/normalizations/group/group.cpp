@@ -62,6 +62,11 @@ ebm::Schema group_schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<GroupScheme<Scheme::group>>(ebm::Kind::normalization, "group", "1.0", "GroupNorm (per-sample, groups of channels)", group_schema),
-              ebm::entry<GroupScheme<Scheme::layer>>(ebm::Kind::normalization, "layer", "1.0", "LayerNorm over all features of a sample (GroupNorm with one group)", common),
-              ebm::entry<GroupScheme<Scheme::instance>>(ebm::Kind::normalization, "instance", "1.0", "InstanceNorm with affine (GroupNorm with one group per channel)", common))
+EBMLAB_PLUGIN(ebm::entry<GroupScheme<Scheme::group>>(ebm::Kind::normalization, "group", "1.0",
+                                                     "GroupNorm (per-sample, groups of channels)", group_schema),
+              ebm::entry<GroupScheme<Scheme::layer>>(ebm::Kind::normalization, "layer", "1.0",
+                                                     "LayerNorm over all features of a sample (GroupNorm with one group)",
+                                                     common),
+              ebm::entry<GroupScheme<Scheme::instance>>(ebm::Kind::normalization, "instance", "1.0",
+                                                        "InstanceNorm with affine (GroupNorm with one group per channel)",
+                                                        common))

@@ -76,4 +76,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<Spectral>(ebm::Kind::normalization, "spectral", "1.0", "spectral normalization of every conv/linear weight", schema))
+EBMLAB_PLUGIN(ebm::entry<Spectral>(ebm::Kind::normalization, "spectral", "1.0",
+                                   "spectral normalization of every conv/linear weight", schema))

@@ -1,9 +1,9 @@
 // The spectral plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 
@@ -13,7 +13,8 @@ using namespace ebm::test;
 TEST_CASE("spectral normalization bounds the largest singular value of every weight") {
   DataInfo info = image_info();
   torch::manual_seed(0);
-  auto model = make_model("plugin = \"convnet\"\nchannels = [8]\nhidden = 32", "plugin = \"spectral\"\npower_iterations = 1", info);
+  auto model =
+      make_model("plugin = \"convnet\"\nchannels = [8]\nhidden = 32", "plugin = \"spectral\"\npower_iterations = 1", info);
   model->train();
   for (int i = 0; i < 40; ++i) model->forward(torch::rand({2, 1, 12, 12}));
   int layers = 0;

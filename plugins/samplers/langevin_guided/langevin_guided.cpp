@@ -103,4 +103,5 @@ ebm::Schema schema() {
 }  // namespace
 
 EBMLAB_PLUGIN(ebm::entry<LangevinGuided>(ebm::Kind::sampler, "langevin_guided", "1.0",
-                                         "class-conditional Langevin from class-wise PCA with adaptive stopping (seed 003)", schema))
+                                         "class-conditional Langevin from class-wise PCA with adaptive stopping (seed 003)",
+                                         schema))

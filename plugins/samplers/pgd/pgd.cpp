@@ -52,8 +52,11 @@ class Pgd : public ebm::Sampler {
   ebm::ModelMode model_mode() const override { return mode_; }
 
   std::vector<ebm::OutputSpec> outputs() const override {
-    std::vector<ebm::OutputSpec> o = {{"steps", {}, "PGD steps used this step (the curriculum's T)"},
-                                      {"objective", {}, "mean objective at the returned samples (with one restart and the torchattacks convention: before the last step)"}};
+    std::vector<ebm::OutputSpec> o = {
+        {"steps", {}, "PGD steps used this step (the curriculum's T)"},
+        {"objective",
+         {},
+         "mean objective at the returned samples (with one restart and the torchattacks convention: before the last step)"}};
     if (curriculum_ == "auc") o.push_back({"auc", {}, "AUC separating real data from the samples over the window (auc_score)"});
     return o;
   }
@@ -123,8 +126,8 @@ class Pgd : public ebm::Sampler {
       if (st.at(k).dim() != 1) throw ebm::RunError(std::string("pgd: state '") + k + "' must be a vector of scores");
     steps_now_ = st.at("steps_now").item<std::int64_t>();
     if (steps_now_ < 0 || steps_now_ > max_steps_)
-      throw ebm::RunError("pgd: saved curriculum step count " + std::to_string(steps_now_) + " is outside [0, steps = " +
-                          std::to_string(max_steps_) + "]");
+      throw ebm::RunError("pgd: saved curriculum step count " + std::to_string(steps_now_) +
+                          " is outside [0, steps = " + std::to_string(max_steps_) + "]");
     last_advance_epoch_ = st.at("last_advance_epoch").item<std::int64_t>();
     auto chars = st.at("stage").to(torch::kUInt8).contiguous();
     stage_.assign(reinterpret_cast<const char*>(chars.data_ptr<std::uint8_t>()), static_cast<std::size_t>(chars.numel()));
@@ -134,7 +137,8 @@ class Pgd : public ebm::Sampler {
 
  private:
   /// Per-sample objective to ascend. logits [B,K] -> [B].
-  at::Tensor objective(const at::Tensor& logits, const at::Tensor& y, const at::Tensor& target, const at::Tensor& clean_probs) const {
+  at::Tensor objective(const at::Tensor& logits, const at::Tensor& y, const at::Tensor& target,
+                       const at::Tensor& clean_probs) const {
     if (objective_ == "ce") {
       auto ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
       return targeted_ ? -ce : ce;
@@ -154,8 +158,10 @@ class Pgd : public ebm::Sampler {
   }
   at::Tensor project(const at::Tensor& x, const at::Tensor& center) const {
     at::Tensor out = x;
-    if (norm_ == "linf") out = center + (x - center).clamp(-eps_, eps_);
-    else if (norm_ == "l2") out = center + sp::project_l2(x - center, eps_);
+    if (norm_ == "linf")
+      out = center + (x - center).clamp(-eps_, eps_);
+    else if (norm_ == "l2")
+      out = center + sp::project_l2(x - center, eps_);
     return clamp_ ? out.clamp(lo_, hi_) : out;
   }
 
@@ -175,7 +181,8 @@ class Pgd : public ebm::Sampler {
       last_obj = obj.detach();
       if (keep_best) {
         auto o = obj.detach();
-        if (!best_obj.defined()) best = x.detach(), best_obj = o;
+        if (!best_obj.defined())
+          best = x.detach(), best_obj = o;
         else {
           auto better = o.gt(best_obj);
           best = torch::where(sp::per_sample(better, x), x.detach(), best);
@@ -245,12 +252,19 @@ ebm::Schema schema() {
                      "linf: sign steps in an L-inf ball; l2: normalized steps in an L2 ball; l2_unbounded: normalized "
                      "L2 steps, no ball (AT-EBM/DAT contrastive samples)")
           .set_default("linf"),
-      p::real("eps", "radius of the ball in pixel units (Fashion-MNIST L-inf 0.1 is common; CIFAR L2 0.5)").set_default(0.1).range(0, 100),
-      p::real("step_size", "step length alpha in pixel units (L2: length of the normalized step)").set_default(0.02).range(0, 100),
+      p::real("eps", "radius of the ball in pixel units (Fashion-MNIST L-inf 0.1 is common; CIFAR L2 0.5)")
+          .set_default(0.1)
+          .range(0, 100),
+      p::real("step_size", "step length alpha in pixel units (L2: length of the normalized step)")
+          .set_default(0.02)
+          .range(0, 100),
       p::integer("steps", "gradient steps (the curriculum's maximum T when a curriculum is on)").set_default(10).range(0, 100000),
-      p::integer("restarts", "independent chains; per sample the one with the highest objective is kept").set_default(1).range(1, 1000),
-      p::boolean("random_start", "start at a random point of the ball (default: true for torchattacks attacks from the batch "
-                                 "in a bounded ball and for objective kl; false otherwise, and for robustness)"),
+      p::integer("restarts", "independent chains; per sample the one with the highest objective is kept")
+          .set_default(1)
+          .range(1, 1000),
+      p::boolean("random_start",
+                 "start at a random point of the ball (default: true for torchattacks attacks from the batch "
+                 "in a bounded ball and for objective kl; false otherwise, and for robustness)"),
       p::enumeration("convention", {"torchattacks", "robustness"},
                      "torchattacks: uniform random start in the ball, last iterate; robustness (DAT/AT-EBM code): no "
                      "random start by default, random start on the sphere, best iterate per sample kept")
@@ -262,7 +276,8 @@ ebm::Schema schema() {
                      "energy_up (raise E(x): AT-EBM's in-distribution steps on real data), joint_energy (lower E(x,y) = "
                      "ascend f(x)[y], DAT's class-conditional samples, y from the stream's batch)")
           .set_default("ce"),
-      p::enumeration("model_mode", {"train", "eval"}, "model mode while sampling (DAT: train for AT-CE attacks, eval for contrastive)")
+      p::enumeration("model_mode", {"train", "eval"},
+                     "model mode while sampling (DAT: train for AT-CE attacks, eval for contrastive)")
           .set_default("eval"),
       p::boolean("clamp", "clamp to the data range after every step").set_default(true),
       p::stream("stream", "data stream giving the batch (and labels)"),
@@ -274,7 +289,9 @@ ebm::Schema schema() {
       p::integer("step_increment", "curriculum: T grows by this much per advance").set_default(1).at_least(1),
       p::integer("epochs_per_increment", "curriculum: epochs between scheduled advances").set_default(1).at_least(1),
       p::real("auc_threshold", "curriculum auc: advance when the window's AUC exceeds this").set_default(0.8).range(0, 1),
-      p::integer("auc_window", "curriculum auc: images per side pooled for the AUC (DAT: >= 1000)").set_default(1000).range(1, 10000000),
+      p::integer("auc_window", "curriculum auc: images per side pooled for the AUC (DAT: >= 1000)")
+          .set_default(1000)
+          .range(1, 10000000),
       p::enumeration("auc_score", {"energy", "joint_energy"},
                      "curriculum auc: score separating real from samples: -E(x) (logsumexp) or f(x)[y] (DAT's code)")
           .set_default("joint_energy"),

@@ -1,9 +1,9 @@
 // The pgd plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 
@@ -34,7 +34,8 @@ TEST_CASE("pgd l2: stays in the L2 ball; one unbounded step moves each sample by
   CHECK(sampling::l2_norm(adv - b.x).max().item<double>() <= 0.3 + 1e-5);
 
   auto one = make_plugin<Sampler>(
-      Kind::sampler, "plugin = \"pgd\"\nnorm = \"l2_unbounded\"\nstep_size = 0.3\nsteps = 1\nclamp = false\nrandom_start = false", s.info);
+      Kind::sampler, "plugin = \"pgd\"\nnorm = \"l2_unbounded\"\nstep_size = 0.3\nsteps = 1\nclamp = false\nrandom_start = false",
+      s.info);
   at::Tensor moved = one->sample(*s.ctx);
   auto dist = sampling::l2_norm(moved - b.x).flatten();
   CHECK(torch::allclose(dist, torch::full_like(dist, 0.3), 1e-4, 1e-5));
@@ -54,7 +55,9 @@ TEST_CASE("pgd curriculum: advances on its epoch rule and on the pooled AUC, onl
   ctx.batch_ = {torch::rand({8, 2}), torch::zeros({8}, torch::kInt64)};
   auto steps_now = [](Sampler& s) { return s.state().at("steps_now").item<std::int64_t>(); };
   auto by_epochs = make_plugin<Sampler>(
-      Kind::sampler, "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"epochs\"\nstart_steps = 1\nstep_increment = 2\nepochs_per_increment = 2", info);
+      Kind::sampler,
+      "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"epochs\"\nstart_steps = 1\nstep_increment = 2\nepochs_per_increment = 2",
+      info);
   auto used_step = [&](Sampler& s, std::int64_t step, std::int64_t epoch, const char* stage = "a") {
     s.sample(ctx);
     s.on_step_end(StepStats{step, epoch, stage, 0.0, {}});
@@ -83,7 +86,9 @@ TEST_CASE("pgd curriculum: advances on its epoch rule and on the pooled AUC, onl
   CHECK(steps_now(*late) == 2);
 
   auto by_auc = make_plugin<Sampler>(
-      Kind::sampler, "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"auc\"\nepochs_per_increment = 100\nauc_window = 1000\nauc_threshold = 0.8", info);
+      Kind::sampler,
+      "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"auc\"\nepochs_per_increment = 100\nauc_window = 1000\nauc_threshold = 0.8",
+      info);
   auto st = by_auc->state();
   st["auc_real_scores"] = torch::full({1000}, -10.0);  // real scored below the samples: AUC ~ 0
   st["auc_sample_scores"] = torch::full({1000}, 10.0);
@@ -119,10 +124,12 @@ TEST_CASE("pgd: a targeted attack raises the target class's probability; robustn
   // With a huge step the last iterate overshoots; the robustness convention returns the
   // best loss seen, which is never below the loss at the start.
   auto best = make_plugin<Sampler>(
-      Kind::sampler, "plugin = \"pgd\"\nnorm = \"l2_unbounded\"\nstep_size = 30.0\nsteps = 3\nconvention = \"robustness\"", s.info);
+      Kind::sampler, "plugin = \"pgd\"\nnorm = \"l2_unbounded\"\nstep_size = 30.0\nsteps = 3\nconvention = \"robustness\"",
+      s.info);
   auto ce = [&](const at::Tensor& x) {
     torch::NoGradGuard ng;
-    return torch::nn::functional::cross_entropy(s.model->forward(x), b.y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    return torch::nn::functional::cross_entropy(s.model->forward(x), b.y,
+                                                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   };
   at::Tensor xb = best->sample(*s.ctx);
   CHECK((ce(xb) >= ce(b.x) - 1e-6).all().item<bool>());

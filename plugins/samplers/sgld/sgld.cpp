@@ -27,14 +27,18 @@ class Sgld : public ebm::Sampler {
         init_(p, b.data),
         data_(b.data) {
     if (init_.kind() == "batch")
-      throw ebm::ConfigError(p.owner() + ": init = \"batch\" would start the chains at the data; use uniform, "
+      throw ebm::ConfigError(p.owner() +
+                             ": init = \"batch\" would start the chains at the data; use uniform, "
                              "gaussian, class_gaussian, class_pca or stream");
     if (proximal_ && grad_clamp_ <= 0)
-      throw ebm::ConfigError(p.owner() + ": proximal = true is JEM++'s clamped step; set grad_clamp (JEM++ on [0,1]: "
+      throw ebm::ConfigError(p.owner() +
+                             ": proximal = true is JEM++'s clamped step; set grad_clamp (JEM++ on [0,1]: "
                              "step_size = 0.05, grad_clamp = 2.0)");
     if (joint_ && buffer_size_ > 0 && buffer_size_ < data_.num_classes)
-      throw ebm::ConfigError(p.owner() + ": objective = \"joint_energy\" splits the buffer by class; buffer_size must be "
-                             "at least the " + std::to_string(data_.num_classes) + " classes");
+      throw ebm::ConfigError(p.owner() +
+                             ": objective = \"joint_energy\" splits the buffer by class; buffer_size must be "
+                             "at least the " +
+                             std::to_string(data_.num_classes) + " classes");
   }
 
   ebm::ModelMode model_mode() const override { return mode_; }
@@ -133,13 +137,16 @@ ebm::Schema schema() {
       p::integer("buffer_size", "replay buffer size (JEM: 10000); 0 = short-run chains from the init each step")
           .set_default(10000)
           .range(0, 10000000),
-      p::real("reinit_freq", "fraction of drawn chains restarted from the init distribution (JEM: 0.05)").set_default(0.05).range(0, 1),
+      p::real("reinit_freq", "fraction of drawn chains restarted from the init distribution (JEM: 0.05)")
+          .set_default(0.05)
+          .range(0, 1),
       p::integer("steps", "SGLD steps per training step (JEM: 20)").set_default(20).range(0, 100000),
       p::real("step_size", "gradient coefficient on [0,1] (JEM's 1.0 on [-1,1] = 0.25)").set_default(0.25).range(0, 1e6),
       p::real("noise", "noise sigma on [0,1] (JEM's 0.01 on [-1,1] = 0.005)").set_default(0.005).range(0, 100),
       p::real("grad_clamp", "clamp grad_x E elementwise to [-c, c] (0 = off; JEM++/SADA-JEM clamp)").set_default(0.0).at_least(0),
-      p::boolean("proximal", "JEM++ proximal SGLD: no noise and clamp to the data range each step "
-                             "(JEM++: step_size 0.05, grad_clamp 2 on [0,1])")
+      p::boolean("proximal",
+                 "JEM++ proximal SGLD: no noise and clamp to the data range each step "
+                 "(JEM++: step_size 0.05, grad_clamp 2 on [0,1])")
           .set_default(false),
       p::boolean("clamp", "clamp to the data range each step (JEM: off)").set_default(false),
       p::enumeration("objective", {"energy", "joint_energy"},
@@ -154,4 +161,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<Sgld>(ebm::Kind::sampler, "sgld", "1.0", "JEM's persistent SGLD with a replay buffer (and JEM++'s proximal variant)", schema))
+EBMLAB_PLUGIN(ebm::entry<Sgld>(ebm::Kind::sampler, "sgld", "1.0",
+                               "JEM's persistent SGLD with a replay buffer (and JEM++'s proximal variant)", schema))

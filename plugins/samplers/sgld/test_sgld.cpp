@@ -1,9 +1,9 @@
 // The sgld plugin's own tests (registered by this folder's CMakeLists.txt; the
 // conformance suites in tests/unit cover the contracts every plugin shares).
+#include <cmath>
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "fixtures.hpp"
 
@@ -26,8 +26,9 @@ TEST_CASE("sgld: the replay buffer re-initializes the configured fraction and ke
   // Written back: the buffer now holds the fresh chains where they were drawn.
   auto buf = sgld->state().at("buffer");
   CHECK(buf.ne(7.0).any().item<bool>());
-  CHECK(error_of<RunError>([&] { sgld->load_state({{"buffer", torch::zeros({5, 2})}}); }).find("expected [100, 2]") !=
-        std::string::npos);
+  CHECK(error_of<RunError>([&] {
+          sgld->load_state({{"buffer", torch::zeros({5, 2})}});
+        }).find("expected [100, 2]") != std::string::npos);
 }
 
 TEST_CASE("sgld: steps lower the energy; joint sampling draws chains of the batch's classes") {
@@ -41,7 +42,8 @@ TEST_CASE("sgld: steps lower the energy; joint sampling draws chains of the batc
     torch::NoGradGuard ng;
     return energy(model->forward(x)).mean().item<double>();
   };
-  auto sgld = make_plugin<Sampler>(Kind::sampler, "plugin = \"sgld\"\nbuffer_size = 0\nsteps = 10\nstep_size = 0.01\nnoise = 0.0", info);
+  auto sgld =
+      make_plugin<Sampler>(Kind::sampler, "plugin = \"sgld\"\nbuffer_size = 0\nsteps = 10\nstep_size = 0.01\nnoise = 0.0", info);
   torch::manual_seed(4);
   at::Tensor start = torch::rand({64, 2});  // what the uniform init draws under this seed
   torch::manual_seed(4);
