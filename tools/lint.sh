@@ -49,7 +49,8 @@ if [ "$tidy" = 1 ]; then
   [ ${#filters[@]} -gt 0 ] || filters=("$PWD/(kernel|sdk|plugins)/")
   start=$(date +%s)
   if ! run-clang-tidy-14 -p build-asan -j "$jobs" -quiet "${filters[@]}" >/tmp/ebmlab-tidy.$$ 2>&1; then
-    grep -E '(warning|error): ' /tmp/ebmlab-tidy.$$ | sort -u || tail -40 /tmp/ebmlab-tidy.$$
+    # run-clang-tidy colours its output; the findings are printed plain, once each.
+    sed 's/\x1b\[[0-9;]*m//g' /tmp/ebmlab-tidy.$$ | grep -E '(warning|error): ' | sort -u || tail -40 /tmp/ebmlab-tidy.$$
     echo "lint.sh: clang-tidy found the above (fix them, or NOLINT(check) with the reason on that line)" >&2
     status=1
   fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README command 2: install the Debian packages, build, run the whole test suite (unit +
-# integration, a few minutes once built), then build the asan preset (clang, ASan + UBSan,
-# with the fuzz targets) and run the sanitizer subset `asan-ci` (docs/building.md).
+# README command 2: install the Debian packages, check the code's form (tools/lint.sh
+# --no-tidy: formatting and the size rules, seconds), build, run the whole test suite (unit
+# + integration, a few minutes once built), then build the asan preset (clang, ASan +
+# UBSan, with the fuzz targets) and run the sanitizer subset `asan-ci` (docs/building.md).
 #   tools/test.sh [--no-asan | --asan-full] [ctest arguments for the default suite]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ for a in "$@"; do
   esac
 done
 tools/install-deps.sh
+tools/lint.sh --no-tidy
 tools/build.sh default
 ctest --preset default "${args[@]}"
 if [ "$asan" != none ]; then

@@ -89,6 +89,7 @@ int launch_ranks(const std::vector<std::string>& args, int nproc, int timeout_s,
   const int port = ntohs(addr.sin_port);
   close(fd);
   std::vector<pid_t> ranks;
+  ranks.reserve(static_cast<std::size_t>(nproc));
   for (int r = 0; r < nproc; ++r)
     ranks.push_back(spawn_self(args, {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(nproc), "MASTER_ADDR=127.0.0.1",
                                       "MASTER_PORT=" + std::to_string(port), "EBMLAB_LAUNCH_COMMAND=" + command_line}));

@@ -26,7 +26,7 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
   auto line = [&](const std::vector<std::string>& r) {
     std::string s = markdown ? "| " : "";
     for (size_t i = 0; i < r.size(); ++i) {
-      std::string c = r[i];
+      const std::string& c = r[i];
       bool left = i < 2;
       std::string pad(width[i] - columns_of(c), ' ');
       s += left ? c + pad : pad + c;

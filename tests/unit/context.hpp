@@ -31,7 +31,7 @@ std::shared_ptr<T> make_plugin_from(Kind kind, const std::string& plugin, Table 
   kernel::References refs{[](const std::string&, const std::string&) { return true; },
                           [](const std::string&) { return std::vector<std::string>{}; }};
   Schema schema = e->entry.schema();
-  Table checked = kernel::validate_table(Value(values), schema, "t", diag, refs);
+  Table checked = kernel::validate_table(Value(std::move(values)), schema, "t", diag, refs);
   diag.raise();
   BuildContext bc;
   bc.instance = "t";
