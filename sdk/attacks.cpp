@@ -1,6 +1,7 @@
 // Evaluation attacks of the SDK (attacks.hpp): PGD with restarts and APGD-CE.
 #include "ebmlab/attacks.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -27,6 +28,10 @@ void check(const char* who, const LogitsFn& f, const at::Tensor& x, const at::Te
   if (!x.defined() || x.dim() < 2 || !y.defined() || y.dim() != 1 || y.size(0) != x.size(0))
     throw RunError(w + "expected x [B, ...] and y [B]");
   if (y.scalar_type() != at::kLong) throw RunError(w + "y must be int64");
+  if (s.start != "torchattacks" && s.start != "ball" && s.start != "sphere" && s.start != "boundary")
+    throw ConfigError(w + "start must be \"torchattacks\", \"ball\", \"sphere\" or \"boundary\" (found \"" + s.start + "\")");
+  if (s.apgd_rules != "autoattack" && s.apgd_rules != "paper")
+    throw ConfigError(w + "apgd_rules must be \"autoattack\" or \"paper\" (found \"" + s.apgd_rules + "\")");
 }
 
 /// U[0, 1) shaped like x, drawn on the generator's device so a CPU generator gives the
@@ -40,25 +45,11 @@ at::Tensor normal_like(const at::Tensor& x, at::Generator* gen) {
   return at::randn(x.sizes(), *gen, x.options().device(gen->device())).to(x.device());
 }
 
-/// A uniform point of the ball. L2: direction uniform on the sphere, radius eps·u^(1/d)
-/// (the radius law of the uniform distribution on a d-ball).
-at::Tensor random_delta(const Spec& s, const at::Tensor& x, at::Generator* gen) {
-  if (s.norm == "linf") return (uniform_like(x, gen) * 2 - 1) * s.eps;
-  const double d = static_cast<double>(x[0].numel());
-  at::Tensor dir = sp::normalize_l2(normal_like(x, gen));
-  at::Tensor u = uniform_like(x.new_empty({x.size(0)}), gen);
-  return dir * sp::per_sample(u.pow(1.0 / d) * s.eps, x);
-}
-
-/// P_S: onto the eps-ball around x0, then into the data range. Clamping after projecting
-/// cannot leave the ball: x0 lies in the box and the clamp moves each coordinate toward it.
+/// P_S: onto the eps-ball around x0, then into the data range.
 at::Tensor project(const Spec& s, const at::Tensor& xa, const at::Tensor& x0) {
-  at::Tensor delta = xa - x0;
-  delta = s.norm == "linf" ? delta.clamp(-s.eps, s.eps) : sp::project_l2(delta, s.eps);
-  return (x0 + delta).clamp(s.lo, s.hi);
+  return attacks::project(s.norm, s.eps, xa, x0, s.lo, s.hi, true);
 }
-
-at::Tensor direction(const Spec& s, const at::Tensor& g) { return s.norm == "linf" ? g.sign() : sp::normalize_l2(g); }
+at::Tensor direction(const Spec& s, const at::Tensor& g) { return step_direction(s.norm, g); }
 
 /// The objective at x: per-sample CE (negated when targeted, so it is always ascended),
 /// whether the model is fooled, and the input gradient when asked.
@@ -90,6 +81,37 @@ Eval evaluate(const LogitsFn& f, const at::Tensor& x, const at::Tensor& y, const
   return e;
 }
 
+}  // namespace
+
+at::Tensor random_delta(const std::string& norm, double eps, const at::Tensor& x, const std::string& start, at::Generator* gen) {
+  if (norm == "linf") {
+    at::Tensor t = uniform_like(x, gen) * 2 - 1;
+    if (start != "boundary") return t * eps;  // torchattacks pgd.py:54-59
+    return t / sp::per_sample(t.flatten(1).abs().amax(1), x) * eps;
+  }
+  at::Tensor dir = sp::normalize_l2(normal_like(x, gen));
+  if (start == "sphere" || start == "boundary") return dir * eps;
+  at::Tensor u = uniform_like(x.new_empty({x.size(0)}), gen);  // pgdl2.py:65-72: radius eps·u
+  if (start == "ball") u = u.pow(1.0 / static_cast<double>(x[0].numel()));
+  return dir * sp::per_sample(u * eps, x);
+}
+
+at::Tensor step_direction(const std::string& norm, const at::Tensor& grad) {
+  return norm == "linf" ? grad.sign() : sp::normalize_l2(grad);
+}
+
+at::Tensor project(const std::string& norm, double eps, const at::Tensor& x, const at::Tensor& center, double lo, double hi,
+                   bool clamp) {
+  at::Tensor out = x;
+  if (norm == "linf")
+    out = center + (x - center).clamp(-eps, eps);
+  else if (norm == "l2")
+    out = center + sp::project_l2(x - center, eps);
+  return clamp ? out.clamp(lo, hi) : out;
+}
+
+namespace {
+
 at::Tensor pick(const at::Tensor& mask, const at::Tensor& a, const at::Tensor& b) {
   return torch::where(sp::per_sample(mask, a), a, b);
 }
@@ -97,7 +119,7 @@ at::Tensor pick(const at::Tensor& mask, const at::Tensor& a, const at::Tensor& b
 /// One PGD run from a (random) start; the last iterate.
 at::Tensor pgd_run(const LogitsFn& f, const at::Tensor& x0, const at::Tensor& y, const Spec& s, at::Generator* gen) {
   const double alpha = s.alpha > 0 ? s.alpha : 2.5 * s.eps / static_cast<double>(std::max<std::int64_t>(s.steps, 1));
-  at::Tensor x = s.random_start ? project(s, x0 + random_delta(s, x0, gen), x0) : x0;
+  at::Tensor x = s.random_start ? project(s, x0 + random_delta(s.norm, s.eps, x0, s.start, gen), x0) : x0;
   for (std::int64_t t = 0; t < s.steps; ++t) {
     at::Tensor g = evaluate(f, x, y, s, true).grad;
     x = project(s, x + alpha * direction(s, g), x0);
@@ -114,10 +136,12 @@ ApgdRun apgd_run(const LogitsFn& f, const at::Tensor& x0, const at::Tensor& y, c
   constexpr double kMomentum = 0.75;  // the paper's alpha
   constexpr double kRho = 0.75;       // condition 1's threshold
   const std::int64_t n_iter = s.steps;
-  const std::vector<std::int64_t> w = apgd_checkpoints(n_iter);
+  const bool aa = s.apgd_rules == "autoattack";
+  const std::vector<std::int64_t> w = apgd_checkpoints(n_iter, s.apgd_rules);
 
-  // x^(0): the input or a uniform point of the ball; eta^(0) = 2·eps per sample.
-  at::Tensor x = s.random_start ? project(s, x0 + random_delta(s, x0, gen), x0) : x0;
+  // x^(0): the input, or a random point on the ball's boundary (AutoAttack) or in it
+  // (paper); eta^(0) = 2·eps per sample.
+  at::Tensor x = s.random_start ? project(s, x0 + random_delta(s.norm, s.eps, x0, aa ? "boundary" : "ball", gen), x0) : x0;
   at::Tensor eta = torch::full({x0.size(0)}, 2.0 * s.eps, x0.options());
   Eval e = evaluate(f, x, y, s, n_iter > 0);
   at::Tensor loss = e.loss, grad = e.grad;
@@ -125,7 +149,8 @@ ApgdRun apgd_run(const LogitsFn& f, const at::Tensor& x0, const at::Tensor& y, c
   at::Tensor best_grad = grad;
   at::Tensor x_prev = x;
   at::Tensor increases = torch::zeros({x0.size(0)}, x0.options().dtype(torch::kLong));  // since the last checkpoint
-  at::Tensor best_at_check = loss, halved_last = torch::zeros({x0.size(0)}, x0.options().dtype(torch::kBool));
+  // AutoAttack starts with reduced_last_check = 1, so condition 2 is off at the first checkpoint.
+  at::Tensor best_at_check = loss, halved_last = torch::full({x0.size(0)}, aa, x0.options().dtype(torch::kBool));
   std::size_t j = 1;  // next checkpoint (w[0] = 0)
 
   for (std::int64_t k = 0; k < n_iter; ++k) {
@@ -135,7 +160,8 @@ ApgdRun apgd_run(const LogitsFn& f, const at::Tensor& x0, const at::Tensor& y, c
     at::Tensor xn = k == 0 ? z : project(s, x + kMomentum * (z - x) + (1 - kMomentum) * (x - x_prev), x0);
     Eval en = evaluate(f, xn, y, s, k + 1 < n_iter);  // the last iterate needs no gradient
 
-    increases += en.loss.gt(loss).to(torch::kInt64);
+    // AutoAttack compares the first step with loss_steps[-1], a row still 0, not with f(x^(0)).
+    increases += en.loss.gt(aa && k == 0 ? torch::zeros_like(loss) : loss).to(torch::kInt64);
     // f_max, x_max: the best point so far (and its gradient, to restart from it).
     at::Tensor better = en.loss.gt(r.best_loss);
     r.best_x = pick(better, xn, r.best_x);
@@ -151,14 +177,18 @@ ApgdRun apgd_run(const LogitsFn& f, const at::Tensor& x0, const at::Tensor& y, c
         // checkpoint increased the objective. Condition 2: the step size was not halved at
         // the last checkpoint and f_max has not improved since.
         const double span = static_cast<double>(w[j] - w[j - 1]);
-        at::Tensor cond1 = increases.to(torch::kDouble).lt(kRho * span);
+        at::Tensor cond1 = aa ? increases.to(torch::kDouble).le(kRho * span) : increases.to(torch::kDouble).lt(kRho * span);
         at::Tensor cond2 = halved_last.logical_not().logical_and(r.best_loss.le(best_at_check));
         at::Tensor halve = cond1.logical_or(cond2);
-        // Halve eta and restart from x_max; the momentum term restarts from zero.
+        // Halve eta and restart from x_max. AutoAttack keeps x^(k) as the previous point (the
+        // momentum becomes x_max - x^(k)) and the replaced iterate's loss for the next
+        // increase test; the paper restarts both at x_max.
         eta = torch::where(halve, eta * 0.5, eta);
         x = pick(halve, r.best_x, x);
-        x_prev = pick(halve, r.best_x, x_prev);
-        loss = torch::where(halve, r.best_loss, loss);
+        if (!aa) {
+          x_prev = pick(halve, r.best_x, x_prev);
+          loss = torch::where(halve, r.best_loss, loss);
+        }
         grad = pick(halve, best_grad, grad);
         halved_last = halve;
         best_at_check = r.best_loss;
@@ -183,8 +213,18 @@ void restart_loop(const at::Tensor& x0, const at::Tensor& y, std::int64_t restar
 
 }  // namespace
 
-std::vector<std::int64_t> apgd_checkpoints(std::int64_t n_iter) {
+std::vector<std::int64_t> apgd_checkpoints(std::int64_t n_iter, const std::string& rules) {
   std::vector<std::int64_t> w = {0};
+  if (rules == "autoattack") {
+    // Python's int() truncates, as the casts do (0.22·100 = 22.000000000000004 -> 22).
+    auto part = [n_iter](double p) {
+      return std::max<std::int64_t>(static_cast<std::int64_t>(p * static_cast<double>(n_iter)), 1);
+    };
+    const std::int64_t k_min = part(0.06), decrease = part(0.03);
+    for (std::int64_t k = part(0.22), at = k; n_iter > 0 && at <= n_iter; k = std::max(k - decrease, k_min), at += k)
+      w.push_back(at);
+    return w;
+  }
   // 1e-9 keeps ceil(0.22·100) at 22 despite 0.22·100 = 22.000000000000004 in doubles.
   for (double p_prev = 0.0, p = 0.22; p <= 1.0 + 1e-12;) {
     auto wj = static_cast<std::int64_t>(std::ceil(p * static_cast<double>(n_iter) - 1e-9));

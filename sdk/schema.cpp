@@ -27,16 +27,6 @@ const char* param_type_name(ParamType t) {
   return "?";
 }
 
-namespace {
-/// Whole numbers in full ("1000000000", not "1e+09"), others as iostream prints them.
-std::string number(double d) {
-  if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
-  std::ostringstream os;
-  os << d;
-  return os.str();
-}
-}  // namespace
-
 std::string ParamSpec::describe_type() const {
   std::string s = param_type_name(type);
   if (type == ParamType::enumeration) {
@@ -48,11 +38,12 @@ std::string ParamSpec::describe_type() const {
     s = "array of " + element->describe_type();
   }
   if (min && max)
-    s += " in [" + number(*min) + ", " + number(*max) + "]";
+    s += std::string(" in ") + (min_exclusive ? "(" : "[") + number_text(*min) + ", " + number_text(*max) +
+         (max_exclusive ? ")" : "]");
   else if (min)
-    s += " >= " + number(*min);
+    s += (min_exclusive ? " > " : " >= ") + number_text(*min);
   else if (max)
-    s += " <= " + number(*max);
+    s += (max_exclusive ? " < " : " <= ") + number_text(*max);
   return s;
 }
 

@@ -1,6 +1,8 @@
 #include "ebmlab/value.hpp"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 namespace ebm {
@@ -71,6 +73,18 @@ const Value* Value::find(const std::string& key) const {
   return it == t->end() ? nullptr : &it->second;
 }
 
+std::string number_text(double d) {
+  if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
+  if (std::isnan(d)) return "nan";
+  if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+  char buf[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  return buf;
+}
+
 std::string Value::to_string() const {
   std::ostringstream os;
   switch (type()) {
@@ -85,8 +99,7 @@ std::string Value::to_string() const {
       break;
     case Type::real: {
       double d = std::get<double>(data_);
-      os.precision(17);
-      os << d;
+      os << number_text(d);
       if (std::isfinite(d) && d == std::floor(d) && std::abs(d) < 1e15) os << ".0";
       break;
     }

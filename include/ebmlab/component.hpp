@@ -20,8 +20,8 @@ enum class OutputRole { value, energy };
 /// A curve (scalar per step, shape empty) or tensor the component will log. Declared up
 /// front so the kernel lays out the HDF5 file before SWMR writing starts.
 struct OutputSpec {
-  OutputSpec(std::string name_, std::vector<std::int64_t> shape_, std::string doc_, OutputRole role_ = OutputRole::value)
-      : name(std::move(name_)), shape(std::move(shape_)), doc(std::move(doc_)), role(role_) {}
+  OutputSpec(std::string term, std::vector<std::int64_t> dims, std::string text, OutputRole kind = OutputRole::value)
+      : name(std::move(term)), shape(std::move(dims)), doc(std::move(text)), role(kind) {}
 
   std::string name;                 ///< the term; logged as curves/<component>/<name>
   std::vector<std::int64_t> shape;  ///< empty: scalar curve; else per-record tensor shape
@@ -40,6 +40,7 @@ struct StepStats {
   std::string stage;
   double loss = 0.0;                    ///< total weighted loss of the step
   std::map<std::string, double> terms;  ///< every logged "component/term" of this step
+  std::int64_t steps_per_epoch = 0;     ///< steps in one epoch of the stage (0: not known)
 };
 
 class EBMLAB_API Component {

@@ -23,7 +23,9 @@ struct EBMLAB_API ParamSpec {
   std::string doc;
   bool required = false;
   std::optional<Value> default_value;  ///< absent + !required means "optional, no value"
-  std::optional<double> min, max;      ///< inclusive bounds for integer/real (and list length)
+  std::optional<double> min, max;      ///< bounds for integer/real (and list length)
+  bool min_exclusive = false;          ///< min itself is out of range (greater_than)
+  bool max_exclusive = false;          ///< max itself is out of range (less_than)
   std::vector<std::string> choices;    ///< enumeration values
   std::string ref_kind;                ///< reference: the component table it points into ("sampler")
   std::shared_ptr<ParamSpec> element;  ///< list: the spec every element must satisfy
@@ -42,13 +44,32 @@ struct EBMLAB_API ParamSpec {
   ParamSpec& range(double lo, double hi) {
     min = lo;
     max = hi;
+    min_exclusive = max_exclusive = false;
     return *this;
   }
   ParamSpec& at_least(double lo) {
     min = lo;
+    min_exclusive = false;
     return *this;
   }
-  /// Human-readable type, e.g. "real in [0, 1]" or "one of linf|l2".
+  /// Exclusive bounds: `param::real("step_size", "...").greater_than(0)`.
+  ParamSpec& greater_than(double lo) {
+    min = lo;
+    min_exclusive = true;
+    return *this;
+  }
+  ParamSpec& less_than(double hi) {
+    max = hi;
+    max_exclusive = true;
+    return *this;
+  }
+  /// Whether x lies within the bounds.
+  bool in_bounds(double x) const {
+    if (min && (min_exclusive ? !(x > *min) : x < *min)) return false;
+    if (max && (max_exclusive ? !(x < *max) : x > *max)) return false;
+    return true;
+  }
+  /// Human-readable type, e.g. "real in [0, 1]", "real in (0, 1]", "real > 0" or "one of linf|l2".
   std::string describe_type() const;
 };
 

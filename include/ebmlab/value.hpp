@@ -65,5 +65,8 @@ class EBMLAB_API Value {
 };
 
 EBMLAB_API const char* type_name(Value::Type t);
+/// A number as every message prints it: whole numbers in full ("1000000000"), others in the
+/// shortest form that reads back to the same double, exponents as "1e-08" (C's %g).
+EBMLAB_API std::string number_text(double d);
 
 }  // namespace ebm

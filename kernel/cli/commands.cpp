@@ -66,7 +66,8 @@ std::vector<VariantConfig> validate_all(const Descriptor& d, const Registry& reg
   for (auto& v : variants) {
     try {
       out.push_back(resolve(v, registry));
-    } catch (const SchemaError& e) {
+      dry_build(out.back(), registry);  // the plugins' own rules, checked by their constructors
+    } catch (const ConfigError& e) {
       auto it = std::find_if(problems.begin(), problems.end(), [&](auto& p) { return p.first == e.what(); });
       if (it == problems.end()) it = problems.insert(problems.end(), {e.what(), {}});
       it->second.push_back(v.name);
@@ -290,13 +291,14 @@ int plugins_command(const std::vector<std::string>& args) {
     std::printf("%-14s %-12s %-6s %s\n", o["kind"].as_string().c_str(), o["name"].as_string().c_str(),
                 o["version"].as_string().c_str(), o["summary"].as_string().c_str());
     if (!o.contains("parameters")) continue;
-    std::printf("  library: %s\n  parameters:\n", o["library"].as_string().c_str());
+    std::printf("  library: %s\n", o["library"].as_string().c_str());
+    std::printf(o["parameters"].as_array().empty() ? "  parameters: none\n" : "  parameters:\n");
     for (auto& p : o["parameters"].as_array()) {
-      auto& po_ = p.as_object();
-      std::string def = po_.contains("default") ? " (default " + json::serialize(po_.at("default")) + ")"
-                                                : (po_.at("required").as_bool() ? " (required)" : " (optional)");
-      std::printf("    %-16s %s%s\n      %s\n", po_.at("name").as_string().c_str(), po_.at("describe").as_string().c_str(),
-                  def.c_str(), po_.at("doc").as_string().c_str());
+      auto& param = p.as_object();
+      std::string def = param.contains("default") ? " (default " + json::serialize(param.at("default")) + ")"
+                                                  : (param.at("required").as_bool() ? " (required)" : " (optional)");
+      std::printf("    %-16s %s%s\n      %s\n", param.at("name").as_string().c_str(), param.at("describe").as_string().c_str(),
+                  def.c_str(), param.at("doc").as_string().c_str());
     }
   }
   return 0;

@@ -151,7 +151,8 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
                       std::to_string(s->data.info.num_classes - 1));
   Batch seeds = pick_images(s->data, n, cls);
   if (cls >= 0) seeds.y.fill_(cls);
-  at::Tensor x = s->trainer->run_sampler(name, seeds);
+  std::map<std::string, double> terms;  // what the sampler logged (a MALA acceptance rate, ...)
+  at::Tensor x = s->trainer->run_sampler(name, seeds, &terms);
   const at::Tensor logits = eval_logits(*s->comps->model, x);
   const at::Tensor energy = ebm::energy(logits), predicted = logits.argmax(1);
   const at::Tensor seed_energy = ebm::energy(eval_logits(*s->comps->model, seeds.x));
@@ -165,6 +166,7 @@ int sample_command(const std::vector<std::string>& args, const std::string& comm
   w.tensor("labels", seeds.y);
   w.tensor("energy", energy);
   w.tensor("predicted", predicted);
+  for (auto& [key, value] : terms) w.scalar("terms/" + key, value);
   std::string png;
   if (is_image_shape(s->data.info.shape)) {
     png = png_path(vm, *s, w, "sample-" + name);

@@ -69,6 +69,7 @@ const std::set<std::string> kBookkeeping = {"n", "eps", "steps", "restarts", "no
 
 struct VariantResult {
   std::string run, experiment, variant, status;
+  std::string detail;  ///< why it ended so (a failure's message), from status_detail
   json::value seed;
   std::map<std::string, double> finals;  ///< "metric/term" -> last record's value
 };
@@ -89,7 +90,7 @@ bool matches(const std::string& key, const std::vector<std::string>& patterns) {
 
 VariantResult read_variant(const RunFile& run, const std::string& variant, const std::string& split,
                            const std::vector<std::string>& patterns, bool all_terms, std::vector<std::string>& columns) {
-  VariantResult r{run.path, run.experiment, variant, "", seed_of(run.configs.at(variant)), {}};
+  VariantResult r{run.path, run.experiment, variant, "", "", seed_of(run.configs.at(variant)), {}};
   const std::string& file = run.logs.at(variant);
   if (!fs::exists(file)) {
     r.status = "missing";  // the run stopped before this variant started
@@ -106,9 +107,13 @@ VariantResult read_variant(const RunFile& run, const std::string& variant, const
     return r;
   }
   r.status = log_status(f, file);
+  if (r.status != "completed") r.detail = log_status_detail(f);
   Handle eval = open_group(f, "eval");
+  // A variant that failed while being built has a log that says so and nothing else.
+  if (!eval.ok() && r.status != "completed" && r.status != "running") return r;
   if (!eval.ok()) throw ConfigError(file + ": no 'eval' group; is this an ebmlab variant log?");
   Handle s = open_group(eval, split);
+  if (!s.ok() && r.status != "completed") return r;
   if (!s.ok()) {
     std::string have;
     for (auto& m : members(eval)) have += (have.empty() ? "" : ", ") + m;
@@ -271,12 +276,14 @@ void print_json(std::ostream& out, const Report& rep) {
     o["label"] = r.label;
     o["experiment"] = r.experiment;
     o["run"] = r.members[0]->run;
-    json::array variants, seeds, statuses;
+    json::array variants, seeds, statuses, details;
     for (auto* v : r.members) {
       variants.push_back(json::value(v->variant));
       seeds.push_back(v->seed);
       statuses.push_back(json::value(v->status));
+      details.push_back(json::value(v->detail));
     }
+    o["details"] = details;
     o["variants"] = variants;
     o["seeds"] = seeds;
     o["statuses"] = statuses;
@@ -324,6 +331,10 @@ void print_text(std::ostream& out, const Report& rep, bool markdown) {
     cells.push_back(line);
   }
   print_table(out, cells, markdown);
+  // Why variants did not complete, below the table (a failure's message names its cause).
+  for (auto& r : rep.rows)
+    for (auto* v : r.members)
+      if (!v->detail.empty()) out << (markdown ? "\n" : "") << v->variant << ": " << v->status << ": " << v->detail << "\n";
 }
 
 }  // namespace

@@ -94,8 +94,13 @@ struct Resolver {
     if (!e) {
       auto names = registry.names(kind);
       auto near = closest(c.plugin, names);
+      // No close match: most likely a plugin of the user's own that was not found.
+      const std::string where = near.empty() ? "; a plugin built out of tree is found through EBMLAB_PLUGIN_PATH=<its folder> "
+                                               "(docs/writing-a-plugin.md)"
+                                             : "";
       diag.add(plugin->loc(), "'" + instance + ".plugin': no " + kind_name(kind) + " plugin named '" + c.plugin + "'" +
-                                  (near.empty() ? "" : "; did you mean '" + near + "'?") + " (available: " + join(names) + ")");
+                                  (near.empty() ? "" : "; did you mean '" + near + "'?") + " (available: " + join(names) + ")" +
+                                  where);
       return c;
     }
     Schema schema = e->entry.schema();
@@ -238,6 +243,7 @@ struct Resolver {
     st.norm_mode = sp.string("norm_mode");
     st.eval_every = sp.integer("eval_every");
     st.ema = sp.real("ema");
+    st.ema_warmup = sp.boolean("ema_warmup");
     st.init = sp.string("init");
     st.eval_weights = sp.string("eval_weights");
     st.loss_bound = sp.real("loss_bound");

@@ -96,6 +96,7 @@ struct StageSpec {
   std::string norm_mode;        ///< "train" | "frozen"
   std::int64_t eval_every = 0;  ///< steps; 0 = at each epoch's end
   double ema = 0.0;             ///< weight-average decay; 0 = off
+  bool ema_warmup = true;       ///< decay min(ema, (1+n)/(10+n)) after n updates (DAT)
   std::string init;             ///< checkpoint file whose model weights start the stage ("" = carry on)
   std::string eval_weights = "raw";
   double loss_bound = 1e8, energy_bound = 1e6;

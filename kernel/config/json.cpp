@@ -72,6 +72,8 @@ json::value to_json(const ParamSpec& s) {
   if (s.default_value) o["default"] = to_json(*s.default_value);
   if (s.min) o["min"] = *s.min;
   if (s.max) o["max"] = *s.max;
+  if (s.min && s.min_exclusive) o["min_exclusive"] = true;
+  if (s.max && s.max_exclusive) o["max_exclusive"] = true;
   if (!s.choices.empty()) {
     json::array c;
     for (auto& x : s.choices) c.push_back(json::string(x));

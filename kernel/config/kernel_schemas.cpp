@@ -19,17 +19,17 @@ constexpr std::int64_t kMaxSteps = 10'000'000'000;
 namespace p = ebm::param;
 
 const Schema& experiment_schema() {
-  static const Schema s = {
+  static const Schema kSchema = {
       p::string("name", "experiment name; names the output files").require(),
       p::integer("seed", "global seed: a CPU run is repeatable at a fixed thread count").set_default(0).range(0, kMaxSeed),
       p::string("output", "index file to write (default runs/<name>.h5)"),
       p::string("description", "free text stored with the run").set_default(""),
   };
-  return s;
+  return kSchema;
 }
 
 const Schema& data_schema() {
-  static const Schema s = [] {
+  static const Schema kSchema = [] {
     Schema s = {
         p::enumeration("dataset", {"fashion_mnist", "toy2d", "cifar10", "cifar100", "image_folder"}, "built-in data set")
             .require(),
@@ -62,11 +62,11 @@ const Schema& data_schema() {
       if (k.name != "batch_size" && k.name != "source") s.push_back(k);  // the "train" stream's own keys live in [data]
     return s;
   }();
-  return s;
+  return kSchema;
 }
 
 const Schema& stream_schema() {
-  static const Schema s = {
+  static const Schema kSchema = {
       p::integer("batch_size", "batch size of this stream (0: [data] batch_size)").set_default(0).range(0, 1 << 16),
       p::enumeration("augment", {"none", "flip_crop", "crop", "strong"},
                      "augmentation: flip_crop = random crop with padding + horizontal flip; strong = flip_crop + "
@@ -80,11 +80,11 @@ const Schema& stream_schema() {
                "streams only: draw from another data set (keys as [data]; same sample shape) instead "
                "of the training split, e.g. auxiliary seeds for contrastive samples"),
   };
-  return s;
+  return kSchema;
 }
 
 const Schema& stage_schema() {
-  static const Schema s = {
+  static const Schema kSchema = {
       p::string("name", "stage name (default stage<i>)"),
       p::integer("epochs", "length in epochs (give epochs or steps)").set_default(0).range(0, kMaxEpochs),
       p::integer("steps", "length in optimizer steps (give epochs or steps)").set_default(0).range(0, kMaxSteps),
@@ -116,6 +116,10 @@ const Schema& stage_schema() {
       p::real("ema", "decay of an exponential moving average of the weights (0 = off; DAT: 0.999)")
           .set_default(0.0)
           .range(0, 0.999999),
+      p::boolean("ema_warmup",
+                 "average with decay min(ema, (1 + n) / (10 + n)) after n updates, as DAT's code "
+                 "(rebm/training/average_model.py:28-49); false: ema from the first update (ebmlab before issue 19)")
+          .set_default(true),
       p::enumeration("eval_weights", {"raw", "ema"}, "weights evaluated during and after this stage").set_default("raw"),
       p::real("loss_bound", "divergence: |loss| above this ends the variant as diverged (JEM's rule: 1e8)")
           .set_default(1e8)
@@ -127,11 +131,11 @@ const Schema& stage_schema() {
           .at_least(0),
       p::list("losses", p::table("loss", {}, "a loss"), "losses summed with their weights").require().at_least(1),
   };
-  return s;
+  return kSchema;
 }
 
 const Schema& checkpoint_schema() {
-  static const Schema s = {
+  static const Schema kSchema = {
       p::integer("every", "write a checkpoint every N steps (0: only at the end of each stage)")
           .set_default(0)
           .range(0, kMaxSteps),
@@ -140,11 +144,11 @@ const Schema& checkpoint_schema() {
       p::enumeration("best_mode", {"max", "min"}, "whether higher or lower is better for 'best'").set_default("max"),
       p::boolean("enabled", "write checkpoints at all").set_default(true),
   };
-  return s;
+  return kSchema;
 }
 
 const Schema& log_schema() {
-  static const Schema s = {
+  static const Schema kSchema = {
       p::integer("flush_every", "flush curves to disk every N steps (and at every evaluation)").set_default(50).at_least(1),
       p::real("progress_every", "seconds between plain progress lines when not on a terminal").set_default(10.0).at_least(0),
       p::integer("samples_every",
@@ -154,7 +158,7 @@ const Schema& log_schema() {
           .at_least(0),
       p::integer("samples_count", "samples kept per record (NaN-padded when a step drew fewer)").set_default(64).range(1, 1024),
   };
-  return s;
+  return kSchema;
 }
 
 }  // namespace ebm::kernel

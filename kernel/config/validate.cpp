@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 namespace ebm::kernel {
@@ -46,16 +47,10 @@ std::string hint(const std::string& word, const std::vector<std::string>& option
   return c.empty() ? "" : "; did you mean '" + c + "'?";
 }
 
-std::string number(double d) {
-  std::ostringstream os;
-  os << d;
-  return os.str();
-}
-
 Value check(const Value& v, const ParamSpec& spec, const std::string& path, Diagnostics& diag, const References& refs);
 
 bool in_range(const Value& v, const ParamSpec& spec, double x, const std::string& path, Diagnostics& diag) {
-  if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max)) {
+  if (!spec.in_bounds(x)) {
     diag.add(v.loc(), "'" + path + "' = " + v.to_string() + " is out of range: expected " + spec.describe_type());
     return false;
   }
@@ -67,8 +62,25 @@ Value mismatch(const Value& v, const ParamSpec& spec, const std::string& path, D
   return Value();
 }
 
+/// The text of a command-line override that gave this scalar (parse_override locates its
+/// values at "override 'key=TEXT'"), or nothing when it came from elsewhere.
+std::optional<std::string> override_text(const Value& v) {
+  const std::string& where = v.loc().file;
+  const std::string prefix = "override '";
+  const auto eq = where.find('=');
+  if (where.rfind(prefix, 0) != 0 || eq == std::string::npos || where.back() != '\'') return std::nullopt;
+  std::string text = where.substr(eq + 1, where.size() - eq - 2);
+  if (text.empty() || text.front() == '[' || text.front() == '{') return std::nullopt;
+  return text;
+}
+
 Value check(const Value& v, const ParamSpec& spec, const std::string& path, Diagnostics& diag, const References& refs) {
   using T = Value::Type;
+  // An unquoted override meant as a string (mode=nan, name=1e3, tag=true): a key that takes
+  // a string takes the text as written.
+  const bool textual = spec.type == ParamType::string || spec.type == ParamType::enumeration || spec.type == ParamType::reference;
+  if (textual && (v.type() == T::boolean || v.type() == T::integer || v.type() == T::real))
+    if (auto text = override_text(v)) return check(Value(*text, v.loc()), spec, path, diag, refs);
   switch (spec.type) {
     case ParamType::boolean:
       if (v.type() != T::boolean) return mismatch(v, spec, path, diag);
@@ -121,8 +133,8 @@ Value check(const Value& v, const ParamSpec& spec, const std::string& path, Diag
     case ParamType::list: {
       if (v.type() != T::list) return mismatch(v, spec, path, diag);
       auto n = static_cast<double>(v.as_list().size());
-      if ((spec.min && n < *spec.min) || (spec.max && n > *spec.max))
-        diag.add(v.loc(), "'" + path + "' has " + number(n) + " elements: expected " + spec.describe_type() + " elements");
+      if (!spec.in_bounds(n))
+        diag.add(v.loc(), "'" + path + "' has " + number_text(n) + " elements: expected " + spec.describe_type() + " elements");
       List out;
       size_t i = 0;
       for (auto& e : v.as_list()) {

@@ -164,6 +164,33 @@ Batch Split::whole(std::int64_t cap) const {
   return take(torch::linspace(0, static_cast<double>(size() - 1), cap, torch::kFloat64).to(torch::kInt64));
 }
 
+DataInfo describe_dataset(const Params& data) {
+  DataInfo info;
+  info.name = data.string("dataset");
+  if (info.name == "fashion_mnist") {
+    info.shape = {1, 28, 28};
+    info.num_classes = 10;
+  } else if (info.name == "cifar10" || info.name == "cifar100") {
+    info.shape = {3, 32, 32};
+    info.num_classes = info.name == "cifar10" ? 10 : 100;
+  } else if (info.name == "image_folder") {
+    const std::int64_t size = data.integer("image_size");
+    info.shape = {data.integer("channels"), size, size};
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(std::filesystem::path(data.string("path")) / "train", ec))
+      if (e.is_directory()) ++info.num_classes;
+    if (info.num_classes < 2) info.num_classes = 2;
+  } else {
+    info.shape = {2};
+    info.num_classes = data.string("toy") == "gaussians8" ? 8 : 2;
+  }
+  for (std::int64_t c = 0; c < info.num_classes; ++c) info.class_names.push_back("class" + std::to_string(c));
+  const std::size_t channels = info.shape.size() == 3 ? static_cast<std::size_t>(info.shape[0]) : info.shape.size();
+  info.mean.assign(channels, 0.5);
+  info.std.assign(channels, 0.25);
+  return info;
+}
+
 Dataset load_dataset(const Params& data, std::uint64_t seed) {
   Dataset d;
   const auto& name = data.string("dataset");

@@ -48,5 +48,10 @@ std::pair<at::Tensor, at::Tensor> read_cifar_bin(const std::string& path, int la
 
 /// Builds the data set of a validated [data] table. `seed` fixes toy data.
 Dataset load_dataset(const Params& data, std::uint64_t seed);
+/// What a validated [data] table's data set will look like (shape, classes, range), from the
+/// parameters alone: no data file is read, so it works where the data set is absent. The
+/// per-channel statistics are placeholders (mean 0.5, std 0.25); an image folder's classes
+/// are its train/ sub-folders when it exists, else two.
+DataInfo describe_dataset(const Params& data);
 
 }  // namespace ebm::kernel

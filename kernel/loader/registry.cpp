@@ -232,6 +232,12 @@ std::pair<std::shared_ptr<Component>, const LoadedEntry*> Registry::create_compo
   std::shared_ptr<Component> object;
   try {
     object = e->entry.create(params, ctx);
+  } catch (const ConfigError& ex) {
+    // A rule of the plugin's own: the message names the instance and plugin (Params::owner()
+    // starts with the instance; a plugin that does not use it gets the prefix here).
+    const std::string what = ex.what();
+    if (what.rfind(ctx.instance, 0) == 0 && !ctx.instance.empty()) throw;
+    throw ConfigError("'" + ctx.instance + "' (plugin " + name + "): " + what);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& ex) {

@@ -101,6 +101,11 @@ std::string log_status(hid_t log, const std::string& file) {
   return status;
 }
 
+std::string log_status_detail(hid_t log) {
+  Handle d = open_dataset(log, "status_detail");
+  return d.ok() ? h5::read_fixed_string(d, false) : "";
+}
+
 RunFile open_run(const std::string& file) {
   Handle f = open_for_read(file);
   check_format(f, file);

@@ -43,6 +43,8 @@ boost::json::value parse_json(const std::string& text, const std::string& file, 
 /// The log's status; "crashed" when it still says running but its writer process
 /// (root attrs writer_pid, writer_host) is gone from this host.
 std::string log_status(hid_t log, const std::string& file);
+/// Why a variant ended as it did (status_detail: a failure's message), "" when there is none.
+std::string log_status_detail(hid_t log);
 
 /// A file given on the command line: an index (several variants) or one variant log.
 struct RunFile {

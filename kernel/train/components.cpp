@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "config/json.hpp"
+#include "data/data.hpp"
 #include "loader/registry.hpp"
 
 namespace ebm::kernel {
@@ -56,6 +57,16 @@ Components build_components(const VariantConfig& cfg, const Registry& registry, 
   c.data = data;
   if (cfg.log.samples_every > 0) c.sample_grid = cfg.log.samples_count;
   return c;
+}
+
+void dry_build(const VariantConfig& cfg, const Registry& registry) {
+  try {
+    build_components(cfg, registry, describe_dataset(cfg.data.params));
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception&) {
+    // Left to the real build (see the header): it may need the real data's statistics.
+  }
 }
 
 VariantLog::Layout log_layout(const Components& c) {

@@ -46,6 +46,12 @@ std::shared_ptr<Model> build_model(const VariantConfig& cfg, const Registry& reg
                                    std::shared_ptr<Normalization>* norm = nullptr);
 
 Components build_components(const VariantConfig& cfg, const Registry& registry, const DataInfo& data);
+/// Builds every component of a validated variant on the data set's description
+/// (describe_dataset: no data read), so that a rule a plugin checks in its constructor
+/// (a ConfigError naming the instance and plugin) fails validation, before anything is
+/// written. Other construction failures may depend on the real data and are left to the
+/// real build, which marks the variant failed.
+void dry_build(const VariantConfig& cfg, const Registry& registry);
 
 /// Every curve, evaluation series and tensor series the variant will write, from the
 /// declared outputs, with each metric's plugin and parameters as attributes.

@@ -1,5 +1,6 @@
 #include "train/optimization.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/torch.h>
@@ -44,6 +45,12 @@ void update_average(std::vector<at::Tensor>& average, torch::nn::Module& m, doub
     return;
   }
   for (std::size_t i = 0; i < current.size(); ++i) average[i].mul_(decay).add_(current[i].detach(), 1.0 - decay);
+}
+
+double average_decay(double ema, bool warmup, std::int64_t updates) {
+  if (!warmup || ema <= 0) return ema;
+  const auto n = static_cast<double>(updates);
+  return std::min(ema, (1.0 + n) / (10.0 + n));
 }
 
 void load_average(const std::vector<at::Tensor>& average, torch::nn::Module& m) {

@@ -32,6 +32,12 @@ std::vector<at::Tensor> averaged_tensors(torch::nn::Module& m);
 /// One weight-average step: `average` starts as a copy of the model, then becomes
 /// decay * average + (1 - decay) * current. Nothing happens when decay <= 0.
 void update_average(std::vector<at::Tensor>& average, torch::nn::Module& m, double decay);
+/// The decay of the average's update after `updates` earlier updates in the stage (the trainer
+/// passes the steps applied in it: a diverged step ends the stage): `ema`, or
+/// with the warm-up min(ema, (1 + n) / (10 + n)) as DAT's AveragedModel
+/// (xuwangyin/DAT rebm/training/average_model.py:28-49), so an average started at a stage's
+/// first step forgets its starting weights within a few hundred steps.
+double average_decay(double ema, bool warmup, std::int64_t updates);
 
 /// Copies `average` into the model's averaged tensors.
 void load_average(const std::vector<at::Tensor>& average, torch::nn::Module& m);

@@ -254,11 +254,11 @@ double Trainer::step(const Batch& batch) {
   }
   if (st.grad_clip > 0) torch::nn::utils::clip_grad_norm_(comps_.model->parameters(), st.grad_clip);
   optimizer_->step();
-  update_average(ema_, *comps_.model, st.ema);
+  update_average(ema_, *comps_.model, average_decay(st.ema, st.ema_warmup, step_in_stage_));
   double loss = total.item<double>();
   log_curve("train/loss", loss);
   log_curve("train/lr", lr);
-  StepStats stats{global_step_ + 1, epoch, st.name, loss, ctx_->terms()};
+  StepStats stats{global_step_ + 1, epoch, st.name, loss, ctx_->terms(), steps_per_epoch_};
   for (auto& l : comps_.stage_losses[stage_]) l.object->on_step_end(stats);
   for (auto& [name, s] : comps_.samplers) s->on_step_end(stats);
   ++step_in_stage_;
@@ -274,10 +274,11 @@ void Trainer::keep_samples() {
     record_samples(log_, checkpoint_dir_, name, x, cfg_.log.samples_count, global_step_ - 1, data_.info);
 }
 
-at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch) {
+at::Tensor Trainer::run_sampler(const std::string& sampler, const Batch& batch, std::map<std::string, double>* terms) {
   ctx_->begin(batch, global_step_, std::max<std::int64_t>(step_in_stage_ - 1, 0) / steps_per_epoch_, /*evaluating=*/true);
   at::Tensor out = ctx_->context("sample").samples(sampler);
   ctx_->flush();
+  if (terms) *terms = ctx_->terms();
   return out;
 }
 
@@ -376,14 +377,13 @@ std::string Trainer::run() {
       last_finite_loss_ = loss;
       last_finite_ = ctx_->terms();
       if (log_ && global_step_ % flush_every == 0) log_->flush();
-      if (st.eval_every > 0 && step_in_stage_ % st.eval_every == 0) after_validation(evaluate("val"));
       const bool epoch_end = step_in_stage_ % per_epoch == 0 || step_in_stage_ == stage_steps_;
-      if (st.eval_every == 0 && epoch_end) {
+      if (st.eval_every > 0 ? step_in_stage_ % st.eval_every == 0 : epoch_end) {
         auto r = evaluate("val");
         after_validation(r);
-        if (!r.empty())
-          progress_->message(cfg_.name + "/" + st.name + " epoch " + std::to_string((step_in_stage_ - 1) / per_epoch) +
-                             " val:" + summary(r));
+        const std::string when = st.eval_every > 0 ? " step " + std::to_string(step_in_stage_)
+                                                   : " epoch " + std::to_string((step_in_stage_ - 1) / per_epoch);
+        if (!r.empty()) progress_->message(cfg_.name + "/" + st.name + when + " val:" + summary(r));
       }
       // Taken after the step's evaluations, so a resumed run repeats none and misses none.
       if (every > 0 && global_step_ % every == 0 && step_in_stage_ < stage_steps_)

@@ -70,8 +70,9 @@ class Trainer {
   /// weight average when the current stage says eval_weights = "ema".
   /// `weights`: "raw", "ema", or "" for the current stage's eval_weights.
   std::map<std::string, double> evaluate(const std::string& split, const std::string& weights = "");
-  /// Runs a declared sampler once on `batch` (every stream gives the batch), as at evaluation.
-  at::Tensor run_sampler(const std::string& sampler, const Batch& batch);
+  /// Runs a declared sampler once on `batch` (every stream gives the batch), as at evaluation;
+  /// `terms`, when given, receives what the sampler logged ("<sampler>/<term>" -> value).
+  at::Tensor run_sampler(const std::string& sampler, const Batch& batch, std::map<std::string, double>* terms = nullptr);
   /// The tensors ("metric/name") of the last evaluate(), and whether it used the average.
   const std::map<std::string, at::Tensor>& last_tensors() const { return last_tensors_; }
   bool last_used_ema() const { return last_used_ema_; }

@@ -103,8 +103,24 @@ def plugins_listing(d):
     expect(r.returncode == 0 and "channels" in r.stdout and "array of integer in [1, 4096]" in r.stdout, r.stdout)
     r = run(A.ebmlab, "plugins", "--kind", "metric", "--json")
     expect([p["name"] for p in json.loads(r.stdout)] == ["accuracy", "ece", "energy_stats", "ood_auroc", "robust_accuracy", "sample_quality"], r.stdout)
+    # A plugin without parameters says so instead of printing an empty "parameters:" line.
+    r = run(A.ebmlab, "plugins", "--describe", "accuracy")
+    expect(r.returncode == 0 and "  parameters: none\n" in r.stdout and "parameters:\n" not in r.stdout, r.stdout)
     r = run(A.ebmlab, "plugins", "--describe", "nope")
     expect(r.returncode == 2 and "no plugin named 'nope'" in r.stderr, r.stderr)
+
+
+@case
+def a_plugins_own_rule_fails_validation_before_anything_is_written(d):
+    # pgd refuses targeted = true with an energy objective in its constructor: validate and
+    # run build every component on the data set's description, so both exit 2 naming it.
+    text = TOY + '\n[samplers.bad]\nplugin = "pgd"\ntargeted = true\nobjective = "energy"\n'
+    desc = write(os.path.join(d, "rule.toml"), text)
+    for cmd in ("validate", "run"):
+        r = run(A.ebmlab, cmd, desc, cwd=d)
+        expect(r.returncode == 2, f"{cmd}: exit {r.returncode}: {r.stderr}")
+        expect("samplers.bad (pgd): targeted = true needs objective = \"ce\"" in r.stderr, r.stderr)
+    expect(not os.path.exists(os.path.join(d, "runs")), "run wrote output before failing")
 
 
 finish()

@@ -67,6 +67,17 @@ def run_writes_complete_files(d):
 
 
 @case
+def validation_results_are_printed_with_and_without_eval_every(d):
+    desc = write(os.path.join(d, "toy.toml"), TOY)
+    r = run(A.ebmlab, "run", desc, "--threads", "1", "stage.0.epochs=1", cwd=d)
+    expect(r.returncode == 0 and "main/fit epoch 0 val:  accuracy/accuracy" in r.stderr, r.stderr)
+    r = run(A.ebmlab, "run", desc, "--threads", "1", "--overwrite", "stage.0.epochs=1", "stage.0.eval_every=20", cwd=d)
+    expect(r.returncode == 0, r.stderr)
+    for step in (20, 40):
+        expect(f"main/fit step {step} val:  accuracy/accuracy" in r.stderr, f"no validation line at step {step}: {r.stderr}")
+
+
+@case
 def variants_get_one_log_each(d):
     text = TOY.replace("epochs = 3", "steps = 20") + """
 [variants.narrow.model.backbone]

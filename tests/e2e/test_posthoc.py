@@ -197,6 +197,10 @@ def sample_writes_tensors_and_a_grid(d):
         expect(x.shape == (10, 1, 28, 28), x.shape)
         expect((rec["labels"][()] == 3).all(), rec["labels"][()])
         expect(rec["energy"].shape == (10,) and np.isfinite(rec["energy"][()]).all(), "energies")
+        # The sampler's logged terms are kept with its samples (docs/hdf5-layout.md).
+        terms = rec["terms/sgld"]
+        expect(set(terms) == {"e_sample", "grad_norm", "reinit_fraction"}, list(terms))
+        expect(terms["reinit_fraction"][()] == 1.0 and np.isfinite(terms["e_sample"][()]), dict(terms))
         png = rec.attrs["png"]
         png = png.decode() if isinstance(png, bytes) else png
     expect(png_size(png) == (8 * 57 + 1, 2 * 57 + 1), png_size(png))

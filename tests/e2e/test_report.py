@@ -155,6 +155,25 @@ def a_dead_writer_shows_crashed(d):
 
 
 @case
+def a_variant_that_failed_while_built_is_listed_with_its_message(d):
+    # The fixture loss's factory throws (tests/fixtures/plugins/bad_plugins.cpp, _THROWING):
+    # the variant's log holds only its failed status and the message.
+    text = TOY.replace("epochs = 3", "steps = 5") + (
+        "\n[variants.ok]\n"
+        '\n[[variants.broken.stage]]\nsteps = 2\nlosses = [ { plugin = "fixture_bad" } ]\n')
+    desc = write(os.path.join(d, "broken.toml"), text)
+    env = {"EBMLAB_PLUGIN_PATH": os.path.join(A.fixtures, "throwing")}
+    r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", env=env, cwd=d)
+    expect(r.returncode == 1, f"run: exit {r.returncode}: {r.stderr}")
+    out = report(d, "runs/toy.h5", "--no-group")
+    expect("broken: failed: " in out and "fixture factory refuses to build" in out, out)
+    data = {o["variants"][0]: o for o in json.loads(report(d, "runs/toy.h5", "--format", "json", "--no-group"))}
+    expect(data["broken"]["status"] == "failed" and "refuses to build" in data["broken"]["details"][0], data)
+    expect(data["ok"]["status"] == "completed" and data["ok"]["details"] == [""], data)
+    expect(data["ok"]["metrics"]["accuracy/accuracy"]["n"] == 1, data)
+
+
+@case
 def unreadable_files_are_clear_errors(d):
     index = make_run(d)
     foreign = os.path.join(d, "foreign.h5")

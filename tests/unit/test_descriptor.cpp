@@ -73,6 +73,10 @@ TEST_CASE("descriptor: unknown plugin names list the available ones") {
   CHECK(msg ==
         "d.toml:8:23: 'model.backbone.plugin': no backbone plugin named 'mpl'; did you mean 'mlp'? "
         "(available: convnet, mlp, resnet18, wrn)");
+  // Nothing close: the name is most likely the user's own plugin, which the path must reach.
+  auto own = resolve_error(replace(kValid, "plugin = \"mlp\"", "plugin = \"zzzz_own_backbone\""));
+  CHECK(own.find("no backbone plugin named 'zzzz_own_backbone' (available: convnet, mlp, resnet18, wrn); a plugin built out "
+                 "of tree is found through EBMLAB_PLUGIN_PATH=<its folder>") != std::string::npos);
 }
 
 TEST_CASE("descriptor: unknown keys in plugin tables and top level") {
@@ -177,6 +181,11 @@ TEST_CASE("descriptor: overrides are typed like the file and errors name them") 
   CHECK(c.stages[0].steps == 9);
   CHECK(c.norm.plugin == "group");
   CHECK(c.data.params.integer("subset") == 32);
+  // Unquoted text that TOML reads as a number or a boolean stays text where a string is expected.
+  CHECK(resolve(expand(d, {parse_override("experiment.name=nan")}).at(0), test::registry()).experiment.name == "nan");
+  auto textual = expand(d, {parse_override("data.augment=1e3")});
+  auto enum_msg = test::error_of<SchemaError>([&] { resolve(textual.at(0), test::registry()); });
+  CHECK(enum_msg.find("'data.augment' = \"1e3\": expected one of") != std::string::npos);
   auto bad = expand(d, {parse_override("data.batch_size=big")});
   auto msg = test::error_of<SchemaError>([&] { resolve(bad.at(0), test::registry()); });
   CHECK(msg == "override 'data.batch_size=big': 'data.batch_size': expected integer in [1, 65536], found string \"big\"");

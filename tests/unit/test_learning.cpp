@@ -77,7 +77,7 @@ steps = 15
 [[stage]]
 steps = 600
 optimizer = { name = "adam", lr = 0.001 }
-losses = [ { plugin = "ce" }, { plugin = "bce_ebm", sampler = "contrastive" }, { plugin = "r1", weight = 0.1 } ]
+losses = [ { plugin = "ce" }, { plugin = "bce_ebm", sampler = "contrastive" }, { plugin = "r1", weight = 0.05 } ]
 )");
   Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
   REQUIRE(t.run() == "completed");

@@ -13,10 +13,52 @@ using namespace ebm;
 using test::Context;
 using namespace ebm::test;
 
-TEST_CASE("apgd_checkpoints: the paper's schedule (AutoAttack's 22, 41, 57, ... for 100 iterations)") {
-  CHECK(attacks::apgd_checkpoints(100) == std::vector<std::int64_t>{0, 22, 41, 57, 70, 80, 87, 93, 99});
-  CHECK(attacks::apgd_checkpoints(20) == std::vector<std::int64_t>{0, 5, 9, 12, 14, 16, 18, 19, 20});
-  CHECK(attacks::apgd_checkpoints(0) == std::vector<std::int64_t>{0});
+TEST_CASE("apgd_checkpoints: AutoAttack's integer windows by default, the paper's ceil rule by name") {
+  using W = std::vector<std::int64_t>;
+  // fra31/auto-attack autopgd_base.py:153-155, 403-424: windows 22, 19, 16, ... (N = 100);
+  // 4, 3, 2, 1, 1, ... (N = 20); 11, 10, 9, 8, 7 (N = 50).
+  CHECK(attacks::apgd_checkpoints(100) == W{0, 22, 41, 57, 70, 80, 87, 93, 99});
+  CHECK(attacks::apgd_checkpoints(20) == W{0, 4, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
+  CHECK(attacks::apgd_checkpoints(50) == W{0, 11, 21, 30, 38, 45});
+  CHECK(attacks::apgd_checkpoints(0) == W{0});
+  CHECK(attacks::apgd_checkpoints(100, "paper") == W{0, 22, 41, 57, 70, 80, 87, 93, 99});
+  CHECK(attacks::apgd_checkpoints(20, "paper") == W{0, 5, 9, 12, 14, 16, 18, 19, 20});
+  CHECK(attacks::apgd_checkpoints(0, "paper") == W{0});
+}
+
+TEST_CASE("random starts: torchattacks' L2 radius eps*u, the ball's eps*u^(1/d), AutoAttack's boundary") {
+  torch::manual_seed(0);
+  const at::Tensor x = torch::zeros({4000, 1, 6, 6});  // d = 36
+  auto radius = [&](const std::string& norm, const std::string& start) {
+    at::Tensor d = attacks::random_delta(norm, 0.5, x, start).flatten(1);
+    return norm == "linf" ? d.abs().amax(1) : d.norm(2, 1);
+  };
+  // pgdl2.py:65-72 scales a unit direction by eps * U(0, 1): mean radius eps / 2.
+  CHECK(radius("l2", "torchattacks").mean().item<double>() == doctest::Approx(0.25).epsilon(0.03));
+  CHECK(radius("l2", "ball").mean().item<double>() == doctest::Approx(0.5 * 36.0 / 37.0).epsilon(0.01));
+  CHECK(torch::allclose(radius("l2", "boundary"), torch::full({4000}, 0.5), 1e-5, 1e-6));
+  CHECK(torch::allclose(radius("linf", "boundary"), torch::full({4000}, 0.5), 1e-5, 1e-6));
+  CHECK(radius("linf", "torchattacks").max().item<double>() <= 0.5);
+}
+
+TEST_CASE("the pgd sampler and attacks::pgd share one PGD core: the same attack gives the same points") {
+  Trained t;
+  for (std::string norm : {"linf", "l2"}) {
+    CAPTURE(norm);
+    attacks::Spec s;
+    s.norm = norm, s.eps = norm == "linf" ? 0.1 : 0.8, s.alpha = norm == "linf" ? 0.03 : 0.2, s.steps = 5;
+    torch::manual_seed(11);
+    at::Tensor sdk = attacks::pgd(t.logits_fn(), t.test.x, t.test.y, s);
+    Context ctx(t.model, t.info);
+    ctx.batch_ = t.test;
+    auto sampler = make_plugin<Sampler>(Kind::sampler,
+                                        "plugin = \"pgd\"\nnorm = \"" + norm + "\"\neps = " + std::to_string(s.eps) +
+                                            "\nstep_size = " + std::to_string(s.alpha) + "\nsteps = 5",
+                                        t.info);
+    torch::manual_seed(11);
+    at::Tensor plugin = sampler->sample(ctx);
+    CHECK(torch::equal(plugin, sdk));
+  }
 }
 
 TEST_CASE("attacks on a linear binary classifier flip exactly the points within eps of the boundary") {

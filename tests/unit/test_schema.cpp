@@ -68,6 +68,38 @@ TEST_CASE("schema: out of range values name the range") {
   CHECK(m[1].find("t.toml:5:13: 'c.sizes.1' = 9 is out of range") == 0);
 }
 
+TEST_CASE("schema: exclusive bounds refuse the bound itself and print it as ( or >") {
+  namespace p = ebm::param;
+  const Schema exclusive = {p::real("step_size", "step").set_default(0.1).greater_than(0),
+                            p::real("rate", "rate").set_default(0.5).greater_than(0).range(0, 1).less_than(1),
+                            p::real("tol", "tol").set_default(0.001).greater_than(1e-8)};
+  CHECK(exclusive[0].describe_type() == "real > 0");
+  CHECK(exclusive[1].describe_type() == "real in [0, 1)");  // range() resets the lower bound's kind
+  CHECK(exclusive[2].describe_type() == "real > 1e-08");
+  auto check = [&](const std::string& toml) {
+    Value v = parse_toml_text("[c]\n" + toml, "t.toml");
+    Diagnostics d;
+    validate_table(*v.find("c"), exclusive, "c", d, refs_with({}));
+    return d.messages();
+  };
+  auto m = check("step_size = 0.0\nrate = 1.0\ntol = 1e-8\n");
+  REQUIRE(m.size() == 3);
+  CHECK(m[0] == "t.toml:2:13: 'c.step_size' = 0.0 is out of range: expected real > 0");
+  CHECK(m[1] == "t.toml:3:8: 'c.rate' = 1.0 is out of range: expected real in [0, 1)");
+  CHECK(m[2] == "t.toml:4:7: 'c.tol' = 1e-08 is out of range: expected real > 1e-08");  // one way to print numbers
+  CHECK(check("step_size = 1e-12\nrate = 0.0\ntol = 2e-8\n").empty());
+}
+
+TEST_CASE("number_text: whole numbers in full, others in the shortest form that reads back") {
+  CHECK(number_text(1e9) == "1000000000");
+  CHECK(number_text(0.01) == "0.01");
+  CHECK(number_text(1e-8) == "1e-08");
+  CHECK(number_text(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(number_text(-2.5) == "-2.5");
+  CHECK(Value(0.01).to_string() == "0.01");
+  CHECK(Value(3.0).to_string() == "3.0");
+}
+
 TEST_CASE("schema: unknown keys and enum values get a close match") {
   auto m = problems("[c]\nlabel = \"x\"\ninner = { tag = \"t\" }\nstep = 3\nnorm = \"l3\"\n");
   REQUIRE(m.size() == 2);

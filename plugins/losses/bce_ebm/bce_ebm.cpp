@@ -1,6 +1,11 @@
 // loss "bce_ebm": AT-EBM/DAT's energy loss (METHODS.md §3, §4): binary cross-entropy with
 // logits on the score s(x) = -E(x) = logsumexp f(x), real data target 1, samples target 0.
 // Its gradient is the ML gradient reweighted by 1 - sigma(s) on data and sigma(s) on samples.
+// Both references take one BCEWithLogits(mean) over the concatenated real and sample logits
+// (xuwangyin/DAT rebm/training/metrics.py:245-248, xuwangyin/AT-EBMs train.py:333-353), so
+// `reduction = "mean"` (the default) weighs each side by its share of the images: half of
+// each side's mean when the counts are equal. "sum_of_means" (bce_real + bce_sample, twice
+// the reference's weight against ce, at_ce and r1) was bce_ebm 1.0's loss.
 #include <torch/torch.h>
 
 #include "ebmlab/ebmlab.hpp"
@@ -15,7 +20,8 @@ class BceEbm : public ebm::Loss {
       : sampler_(p.string("sampler")),
         real_sampler_(p.has("real_sampler") ? p.string("real_sampler") : ""),
         stream_(p.string("stream")),
-        joint_(p.string("score") == "joint_energy") {}
+        joint_(p.string("score") == "joint_energy"),
+        sum_of_means_(p.string("reduction") == "sum_of_means") {}
 
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"bce_real", {}, "BCE of the real batch against target 1"},
@@ -43,7 +49,9 @@ class BceEbm : public ebm::Loss {
     ctx.log("e_data_std", er.numel() > 1 ? er.std() : torch::zeros({}, er.options()));
     ctx.log("e_sample_std", ef.numel() > 1 ? ef.std() : torch::zeros({}, ef.options()));
     ctx.log("p_real", torch::sigmoid(sr.detach()).mean());
-    return bce_r + bce_f;
+    if (sum_of_means_) return bce_r + bce_f;
+    const double nr = static_cast<double>(sr.numel()), nf = static_cast<double>(sf.numel());
+    return (nr * bce_r + nf * bce_f) / (nr + nf);
   }
 
  private:
@@ -55,7 +63,7 @@ class BceEbm : public ebm::Loss {
     return -ebm::joint_energy(logits, y);
   }
   std::string sampler_, real_sampler_, stream_;
-  bool joint_;
+  bool joint_, sum_of_means_;
 };
 
 ebm::Schema schema() {
@@ -66,10 +74,14 @@ ebm::Schema schema() {
                        "objective = \"energy_up\", init = \"batch\")"),
           p::stream("stream", "data stream of the real batch"),
           p::enumeration("score", {"energy", "joint_energy"}, "the BCE logit: -E(x) = logsumexp f(x) (DAT, AT-EBM) or f(x)[y]")
-              .set_default("energy")};
+              .set_default("energy"),
+          p::enumeration("reduction", {"mean", "sum_of_means"},
+                         "mean: one mean over real and sample images together, as the DAT and AT-EBM code; "
+                         "sum_of_means: bce_real + bce_sample (twice that weight; ebmlab <= 0.3.0)")
+              .set_default("mean")};
 }
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<BceEbm>(ebm::Kind::loss, "bce_ebm", "1.0", "BCE energy loss: real = 1, samples = 0 (AT-EBM, DAT)",
+EBMLAB_PLUGIN(ebm::entry<BceEbm>(ebm::Kind::loss, "bce_ebm", "1.1", "BCE energy loss: real = 1, samples = 0 (AT-EBM, DAT)",
                                  schema))

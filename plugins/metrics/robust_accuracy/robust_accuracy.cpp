@@ -20,6 +20,8 @@ class RobustAccuracy : public ebm::Metric {
     spec_.steps = p.integer("steps");
     spec_.restarts = p.integer("restarts");
     spec_.random_start = p.boolean("random_start");
+    spec_.start = p.string("start");
+    spec_.apgd_rules = p.string("apgd_rules");
     spec_.lo = b.data.lo;
     spec_.hi = b.data.hi;
     if (apgd_ && spec_.alpha > 0)
@@ -99,7 +101,15 @@ ebm::Schema schema() {
       p::integer("restarts", "random restarts; each later one attacks only the images not yet fooled")
           .set_default(1)
           .range(1, 1000),
-      p::boolean("random_start", "start each restart at a uniform random point of the ball").set_default(true),
+      p::boolean("random_start", "start each restart at a random point of the ball").set_default(true),
+      p::enumeration("start", {"torchattacks", "ball", "sphere"},
+                     "pgd's random start in an L2 ball: radius eps*u as torchattacks' PGDL2 (pgdl2.py:65-72), "
+                     "uniform in the ball (robust_accuracy 1.0), or on the sphere; L-inf starts are uniform in the box")
+          .set_default("torchattacks"),
+      p::enumeration("apgd_rules", {"autoattack", "paper"},
+                     "apgd_ce: as fra31/auto-attack's code (checkpoints, start on the boundary, momentum after a "
+                     "restart), or as the paper's Algorithm 1 (robust_accuracy 1.0); see ebmlab/attacks.hpp")
+          .set_default("autoattack"),
       p::integer("max_images", "attack only the first this many images of the split (0: all)")
           .set_default(1000)
           .range(0, 100000000),
@@ -111,5 +121,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<RobustAccuracy>(ebm::Kind::metric, "robust_accuracy", "1.0",
+EBMLAB_PLUGIN(ebm::entry<RobustAccuracy>(ebm::Kind::metric, "robust_accuracy", "1.1",
                                          "accuracy under a PGD or APGD-CE attack (L-inf or L2), with the clean accuracy", schema))

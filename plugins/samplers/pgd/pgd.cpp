@@ -3,6 +3,7 @@
 // steps, AT-EBM/DAT), with the AT-EBM/DAT step curriculum. METHODS.md §3, §4, §6.
 #include <torch/torch.h>
 
+#include "ebmlab/attacks.hpp"
 #include "ebmlab/ebmlab.hpp"
 
 namespace {
@@ -15,6 +16,7 @@ class Pgd : public ebm::Sampler {
   Pgd(const ebm::Params& p, const ebm::BuildContext& b)
       : norm_(p.string("norm")),
         convention_(p.string("convention")),
+        keep_best_(p.string("iterate") == "best"),
         objective_(p.string("objective")),
         eps_(p.real("eps")),
         step_size_(p.real("step_size")),
@@ -30,7 +32,11 @@ class Pgd : public ebm::Sampler {
         increment_(p.integer("step_increment")),
         epochs_per_increment_(p.integer("epochs_per_increment")),
         auc_threshold_(p.real("auc_threshold")),
+        auc_inclusive_(p.boolean("auc_inclusive")),
+        batch_mean_(p.string("auc_average") == "batch_mean"),
+        level_epochs_(p.string("epoch_count") == "level"),
         auc_window_(p.integer("auc_window")),
+        auc_batches_(p.integer("auc_batches")),
         auc_score_(p.string("auc_score")),
         init_(p, b.data),
         lo_(b.data.lo),
@@ -38,6 +44,10 @@ class Pgd : public ebm::Sampler {
         classes_(b.data.num_classes) {
     if (targeted_ && objective_ != "ce")
       throw ebm::ConfigError(p.owner() + ": targeted = true needs objective = \"ce\" (found \"" + objective_ + "\")");
+    if (curriculum_ == "epochs" && epochs_per_increment_ == 0)
+      throw ebm::ConfigError(p.owner() +
+                             ": curriculum = \"epochs\" needs epochs_per_increment >= 1 (0 turns the "
+                             "scheduled advance off, which only curriculum = \"auc\" can do without)");
     steps_now_ = curriculum_ == "none" ? max_steps_ : std::min(start_steps_, max_steps_);
   }
 
@@ -90,7 +100,11 @@ class Pgd : public ebm::Sampler {
   }
 
   /// The curriculum only moves in steps that used the sampler (DAT's contrastive sampler
-  /// must not climb during stage 1, which never asks for it).
+  /// must not climb during stage 1, which never asks for it). As the references: DAT
+  /// (xuwangyin/DAT train.py:463-473,685-706) advances T by 1 when the mean of the last
+  /// ceil(1000 / batch) per-batch AUCs reaches 0.8, never on time; AT-EBM (xuwangyin/AT-EBMs
+  /// train.py:283-293,408-414) when the mean of the last 100 exceeds 0.8, or after 5 full
+  /// epochs at the level. Both start each level with an empty window.
   void on_step_end(const ebm::StepStats& s) override {
     const bool used = used_;
     used_ = false;
@@ -98,14 +112,19 @@ class Pgd : public ebm::Sampler {
     if (s.stage != stage_) {  // a new stage counts its epochs from its first use
       stage_ = s.stage;
       last_advance_epoch_ = s.epoch;
+      level_steps_ = 0;
     }
-    bool advance = s.epoch - last_advance_epoch_ >= epochs_per_increment_;
-    if (curriculum_ == "auc" && real_scores_.defined() && real_scores_.numel() >= auc_window_)
-      advance = advance || sp::auc(real_scores_, fake_scores_) > auc_threshold_;
+    ++level_steps_;
+    bool advance = false;
+    if (epochs_per_increment_ > 0)
+      advance = level_epochs_ && s.steps_per_epoch > 0 ? level_steps_ >= epochs_per_increment_ * s.steps_per_epoch
+                                                       : s.epoch - last_advance_epoch_ >= epochs_per_increment_;
+    if (curriculum_ == "auc") advance = advance || auc_passes();
     if (advance && steps_now_ < max_steps_) {
       steps_now_ = std::min(max_steps_, steps_now_ + increment_);
       last_advance_epoch_ = s.epoch;
-      real_scores_ = fake_scores_ = at::Tensor();
+      level_steps_ = 0;
+      real_scores_ = fake_scores_ = batch_aucs_ = at::Tensor();
     }
   }
 
@@ -115,7 +134,9 @@ class Pgd : public ebm::Sampler {
             {"last_advance_epoch", torch::tensor(last_advance_epoch_)},
             {"stage", torch::tensor(std::vector<std::uint8_t>(stage_.begin(), stage_.end()), torch::kUInt8)},
             {"auc_real_scores", real_scores_.defined() ? real_scores_ : empty},
-            {"auc_sample_scores", fake_scores_.defined() ? fake_scores_ : empty}};
+            {"auc_sample_scores", fake_scores_.defined() ? fake_scores_ : empty},
+            {"auc_batch_values", batch_aucs_.defined() ? batch_aucs_ : empty},
+            {"level_steps", torch::tensor(level_steps_)}};
   }
   void load_state(const ebm::StateDict& st) override {
     for (const char* k : {"steps_now", "last_advance_epoch", "stage", "auc_real_scores", "auc_sample_scores"})
@@ -133,6 +154,11 @@ class Pgd : public ebm::Sampler {
     stage_.assign(reinterpret_cast<const char*>(chars.data_ptr<std::uint8_t>()), static_cast<std::size_t>(chars.numel()));
     real_scores_ = st.at("auc_real_scores").numel() ? st.at("auc_real_scores").to(torch::kFloat32) : at::Tensor();
     fake_scores_ = st.at("auc_sample_scores").numel() ? st.at("auc_sample_scores").to(torch::kFloat32) : at::Tensor();
+    // pgd 1.0's checkpoints have neither: an empty batch window, a level begun at the restore.
+    auto it = st.find("auc_batch_values");
+    batch_aucs_ = it != st.end() && it->second.numel() ? it->second.to(torch::kFloat32).flatten() : at::Tensor();
+    it = st.find("level_steps");
+    level_steps_ = it != st.end() && it->second.numel() == 1 ? it->second.item<std::int64_t>() : 0;
   }
 
  private:
@@ -149,20 +175,14 @@ class Pgd : public ebm::Sampler {
     return -ebm::joint_energy(logits, y);  // joint_energy: ascend f(x)[y]
   }
 
+  // The PGD core (random start, step, projection) is the SDK's (ebmlab/attacks.hpp), which
+  // robust_accuracy's attacks use too.
   at::Tensor random_delta(const at::Tensor& x) const {
     if (objective_ == "kl") return torch::randn_like(x) * 0.001;  // TRADES' start
-    if (norm_ == "linf") return (torch::rand_like(x) * 2 - 1) * eps_;
-    auto dir = sp::normalize_l2(torch::randn_like(x));
-    if (convention_ == "torchattacks") return dir * sp::per_sample(torch::rand({x.size(0)}), x) * eps_;
-    return dir * eps_;  // robustness library: on the sphere
+    return ebm::attacks::random_delta(norm_, eps_, x, convention_ == "torchattacks" ? "torchattacks" : "sphere");
   }
   at::Tensor project(const at::Tensor& x, const at::Tensor& center) const {
-    at::Tensor out = x;
-    if (norm_ == "linf")
-      out = center + (x - center).clamp(-eps_, eps_);
-    else if (norm_ == "l2")
-      out = center + sp::project_l2(x - center, eps_);
-    return clamp_ ? out.clamp(lo_, hi_) : out;
+    return ebm::attacks::project(norm_, eps_, x, center, lo_, hi_, clamp_);
   }
 
   /// One chain from the configured start; returns the samples and their objective.
@@ -172,7 +192,10 @@ class Pgd : public ebm::Sampler {
     at::Tensor center = init_.kind() == "batch" ? b.x.detach() : init_.draw(ctx, n, b.y, stream_);
     at::Tensor x = center;
     if (random_start_) x = project(center + random_delta(center), center);
-    const bool keep_best = convention_ == "robustness";
+    // DAT and AT-EBM return the last iterate (xuwangyin/DAT rebm/attacks/adv_attacks.py:54-113,
+    // xuwangyin/AT-EBMs pgd_attack.py:26-57), as torchattacks does; iterate = "best" keeps
+    // each sample's best objective instead (pgd 1.0's "robustness" convention).
+    const bool keep_best = keep_best_;
     at::Tensor best = x, best_obj, last_obj;
     for (std::int64_t t = 0; t < steps_now_; ++t) {
       x = x.detach().requires_grad_(true);
@@ -189,7 +212,7 @@ class Pgd : public ebm::Sampler {
           best_obj = torch::where(better, o, best_obj);
         }
       }
-      at::Tensor step = norm_ == "linf" ? g.sign() : sp::normalize_l2(g);
+      at::Tensor step = ebm::attacks::step_direction(norm_, g);
       x = project(x.detach() + step_size_ * step, center);
     }
     x = x.detach();
@@ -215,17 +238,38 @@ class Pgd : public ebm::Sampler {
       auto logits = ctx.logits(x);
       return auc_score_ == "energy" ? -ebm::energy(logits) : -ebm::joint_energy(logits, b.y);
     };
-    // Pooled over the most recent auc_window images of each side (DAT: >= 1000 images).
-    auto keep = [this](const at::Tensor& pool, const at::Tensor& fresh) {
+    // The most recent `keep` rows of a window with `fresh` appended.
+    auto window = [](const at::Tensor& pool, const at::Tensor& fresh, std::int64_t keep) {
       at::Tensor all = pool.defined() ? torch::cat({pool, fresh.to(torch::kFloat32)}) : fresh.to(torch::kFloat32);
-      return all.size(0) > auc_window_ ? all.slice(0, all.size(0) - auc_window_).clone() : all;
+      return all.size(0) > keep ? all.slice(0, all.size(0) - keep).clone() : all;
     };
-    real_scores_ = keep(real_scores_, score(b.x));
-    fake_scores_ = keep(fake_scores_, score(samples));
+    at::Tensor real = score(b.x), fake = score(samples);
+    if (batch_mean_) {  // the references' mean of per-batch AUCs over the last auc_batches batches
+      batch_aucs_ = window(batch_aucs_, torch::full({1}, sp::auc(real, fake), torch::kFloat32), auc_batches_);
+      ctx.log("auc", batch_aucs_.mean());
+      return;
+    }
+    // Scores pooled over the most recent auc_window images of each side (pgd 1.0).
+    real_scores_ = window(real_scores_, real, auc_window_);
+    fake_scores_ = window(fake_scores_, fake, auc_window_);
     ctx.log("auc", sp::auc(real_scores_, fake_scores_));
   }
 
-  std::string norm_, convention_, objective_;
+  /// Whether the AUC window is full and its value passes the threshold.
+  bool auc_passes() const {
+    double v = 0;
+    if (batch_mean_ && batch_aucs_.defined() && batch_aucs_.numel() >= auc_batches_)
+      v = batch_aucs_.mean().item<double>();
+    else if (!batch_mean_ && real_scores_.defined() && real_scores_.numel() >= auc_window_)
+      v = sp::auc(real_scores_, fake_scores_);
+    else
+      return false;
+    return auc_inclusive_ ? v >= auc_threshold_ : v > auc_threshold_;
+  }
+
+  std::string norm_, convention_;
+  bool keep_best_;
+  std::string objective_;
   double eps_, step_size_;
   std::int64_t max_steps_, restarts_;
   bool targeted_, clamp_, random_start_;
@@ -233,14 +277,16 @@ class Pgd : public ebm::Sampler {
   std::string stream_, curriculum_;
   std::int64_t start_steps_, increment_, epochs_per_increment_;
   double auc_threshold_;
-  std::int64_t auc_window_;
+  bool auc_inclusive_, batch_mean_, level_epochs_;
+  std::int64_t auc_window_, auc_batches_;
   std::string auc_score_;
   sp::Initializer init_;
   double lo_, hi_;
   std::int64_t classes_;
   // Curriculum state (checkpointed).
-  std::int64_t steps_now_ = 0, last_advance_epoch_ = 0;
-  at::Tensor real_scores_, fake_scores_;  ///< the AUC window's pooled scores
+  std::int64_t steps_now_ = 0, last_advance_epoch_ = 0, level_steps_ = 0;
+  at::Tensor real_scores_, fake_scores_;  ///< the AUC window's pooled scores (auc_average = pooled)
+  at::Tensor batch_aucs_;                 ///< the window's per-batch AUCs (auc_average = batch_mean)
   std::string stage_;
   bool used_ = false;
 };
@@ -266,9 +312,13 @@ ebm::Schema schema() {
                  "start at a random point of the ball (default: true for torchattacks attacks from the batch "
                  "in a bounded ball and for objective kl; false otherwise, and for robustness)"),
       p::enumeration("convention", {"torchattacks", "robustness"},
-                     "torchattacks: uniform random start in the ball, last iterate; robustness (DAT/AT-EBM code): no "
-                     "random start by default, random start on the sphere, best iterate per sample kept")
+                     "torchattacks: uniform random start in the ball; robustness (DAT/AT-EBM code): no random start "
+                     "by default, random start on the sphere")
           .set_default("torchattacks"),
+      p::enumeration("iterate", {"last", "best"},
+                     "the point returned: the last iterate (torchattacks, and the DAT and AT-EBM code) or each "
+                     "sample's best objective seen (pgd 1.0's robustness convention)")
+          .set_default("last"),
       p::boolean("targeted", "descend the cross-entropy of a random other class instead of ascending the true one")
           .set_default(false),
       p::enumeration("objective", {"ce", "kl", "energy", "energy_up", "joint_energy"},
@@ -287,11 +337,25 @@ ebm::Schema schema() {
           .set_default("none"),
       p::integer("start_steps", "curriculum: initial T").set_default(0).at_least(0),
       p::integer("step_increment", "curriculum: T grows by this much per advance").set_default(1).at_least(1),
-      p::integer("epochs_per_increment", "curriculum: epochs between scheduled advances").set_default(1).at_least(1),
-      p::real("auc_threshold", "curriculum auc: advance when the window's AUC exceeds this").set_default(0.8).range(0, 1),
-      p::integer("auc_window", "curriculum auc: images per side pooled for the AUC (DAT: >= 1000)")
-          .set_default(1000)
-          .range(1, 10000000),
+      p::integer("epochs_per_increment",
+                 "curriculum: epochs at a level before a scheduled advance (AT-EBM: 5); 0: none, only the AUC "
+                 "advances (DAT)")
+          .set_default(1)
+          .at_least(0),
+      p::enumeration("epoch_count", {"level", "stage"},
+                     "curriculum: level counts full epochs of steps since the level began (AT-EBM); stage counts the "
+                     "stage's epoch boundaries since the last advance (pgd 1.0)")
+          .set_default("level"),
+      p::real("auc_threshold", "curriculum auc: advance when the window's AUC passes this").set_default(0.8).range(0, 1),
+      p::boolean("auc_inclusive", "curriculum auc: pass at AUC >= threshold (DAT) instead of > (AT-EBM)").set_default(false),
+      p::enumeration("auc_average", {"batch_mean", "pooled"},
+                     "curriculum auc: the mean of per-batch AUCs over auc_batches batches (DAT, AT-EBM), or one AUC of "
+                     "scores pooled over auc_window images per side (pgd 1.0)")
+          .set_default("batch_mean"),
+      p::integer("auc_batches", "curriculum auc, batch_mean: batches in the window (DAT: ceil(1000 / batch) = 8; AT-EBM: 100)")
+          .set_default(8)
+          .range(1, 1000000),
+      p::integer("auc_window", "curriculum auc, pooled: images per side pooled for the AUC").set_default(1000).range(1, 10000000),
       p::enumeration("auc_score", {"energy", "joint_energy"},
                      "curriculum auc: score separating real from samples: -E(x) (logsumexp) or f(x)[y] (DAT's code)")
           .set_default("joint_energy"),
@@ -302,5 +366,5 @@ ebm::Schema schema() {
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<Pgd>(ebm::Kind::sampler, "pgd", "1.0",
+EBMLAB_PLUGIN(ebm::entry<Pgd>(ebm::Kind::sampler, "pgd", "2.0",
                               "projected gradient attacks and contrastive samples, with the AT-EBM/DAT curriculum", schema))

@@ -87,7 +87,8 @@ TEST_CASE("pgd curriculum: advances on its epoch rule and on the pooled AUC, onl
 
   auto by_auc = make_plugin<Sampler>(
       Kind::sampler,
-      "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"auc\"\nepochs_per_increment = 100\nauc_window = 1000\nauc_threshold = 0.8",
+      "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"auc\"\nepochs_per_increment = 100\nauc_average = \"pooled\"\n"
+      "auc_window = 1000\nauc_threshold = 0.8",
       info);
   auto st = by_auc->state();
   st["auc_real_scores"] = torch::full({1000}, -10.0);  // real scored below the samples: AUC ~ 0
@@ -104,7 +105,55 @@ TEST_CASE("pgd curriculum: advances on its epoch rule and on the pooled AUC, onl
   CHECK(ctx.logged.count("auc") == 1);
 }
 
-TEST_CASE("pgd: a targeted attack raises the target class's probability; robustness keeps the best iterate") {
+TEST_CASE("pgd curriculum as the references: mean of per-batch AUCs over a full window, epochs counted per level") {
+  DataInfo info = toy_info();
+  auto model = make_model("plugin = \"mlp\"\nhidden = [8]", "plugin = \"none\"", info);
+  Context ctx(model, info);
+  ctx.batch_ = {torch::rand({8, 2}), torch::zeros({8}, torch::kInt64)};
+  auto steps_now = [](Sampler& s) { return s.state().at("steps_now").item<std::int64_t>(); };
+  auto used_step = [&](Sampler& s, std::int64_t step, std::int64_t steps_per_epoch) {
+    s.sample(ctx);
+    s.on_step_end(StepStats{step, (step - 1) / std::max<std::int64_t>(steps_per_epoch, 1), "a", 0.0, {}, steps_per_epoch});
+  };
+  // T = 0 and no random start: the samples are the batch itself, so each batch's AUC is 0.5.
+  const std::string auc = "plugin = \"pgd\"\nsteps = 3\ncurriculum = \"auc\"\nrandom_start = false\nepochs_per_increment = 0\n";
+  auto with_window = [&](const std::string& extra, std::vector<float> earlier) {
+    auto s = make_plugin<Sampler>(Kind::sampler, auc + extra, info);
+    auto st = s->state();
+    st["auc_batch_values"] = torch::tensor(earlier);
+    s->load_state(st);
+    used_step(*s, 1, 0);
+    return steps_now(*s);
+  };
+  // DAT: mean over the last 3 batches >= 0.5 passes (inclusive), > 0.5 does not (AT-EBM's rule).
+  CHECK(with_window("auc_batches = 3\nauc_threshold = 0.5\nauc_inclusive = true", {0.5f, 0.5f}) == 1);
+  CHECK(with_window("auc_batches = 3\nauc_threshold = 0.5", {0.5f, 0.5f}) == 0);
+  // The mean of batch AUCs, not a pooled AUC: (1 + 1 + 0.5) / 3 > 0.8.
+  CHECK(with_window("auc_batches = 3\nauc_threshold = 0.8", {1.0f, 1.0f}) == 1);
+  // A window that is not full yet never advances, however high its mean.
+  CHECK(with_window("auc_batches = 4\nauc_threshold = 0.1", {1.0f, 1.0f}) == 0);
+  CHECK(ctx.logged.count("auc") == 1);
+
+  // AT-EBM: at most epochs_per_increment full epochs per level, counted from the level's start
+  // (2 epochs of 3 steps: the 6th step at the level advances, then 6 more).
+  auto per_level =
+      make_plugin<Sampler>(Kind::sampler, "plugin = \"pgd\"\nsteps = 5\ncurriculum = \"epochs\"\nepochs_per_increment = 2", info);
+  for (std::int64_t step = 1; step <= 5; ++step) used_step(*per_level, step, 3);
+  CHECK(steps_now(*per_level) == 0);
+  used_step(*per_level, 6, 3);
+  CHECK(steps_now(*per_level) == 1);
+  for (std::int64_t step = 7; step <= 11; ++step) used_step(*per_level, step, 3);
+  CHECK(steps_now(*per_level) == 1);
+  used_step(*per_level, 12, 3);
+  CHECK(steps_now(*per_level) == 2);
+
+  // A scheduled curriculum needs a schedule.
+  auto msg = test::error_of<ConfigError>(
+      [&] { make_plugin<Sampler>(Kind::sampler, "plugin = \"pgd\"\ncurriculum = \"epochs\"\nepochs_per_increment = 0", info); });
+  CHECK(msg.find("epochs_per_increment >= 1") != std::string::npos);
+}
+
+TEST_CASE("pgd: a targeted attack raises the target class's probability; iterate = best keeps the best iterate") {
   SamplerSetup s;
   s.model->eval();
   const auto& b = s.ctx->batch_;
@@ -121,16 +170,29 @@ TEST_CASE("pgd: a targeted attack raises the target class's probability; robustn
     CHECK(p1 > p0);
   }
 
-  // With a huge step the last iterate overshoots; the robustness convention returns the
-  // best loss seen, which is never below the loss at the start.
-  auto best = make_plugin<Sampler>(
-      Kind::sampler, "plugin = \"pgd\"\nnorm = \"l2_unbounded\"\nstep_size = 30.0\nsteps = 3\nconvention = \"robustness\"",
-      s.info);
-  auto ce = [&](const at::Tensor& x) {
-    torch::NoGradGuard ng;
+  // With a huge step the last iterate overshoots; iterate = "best" returns the best loss
+  // seen, which is never below the loss at the start.
+  const std::string overshoot =
+      "plugin = \"pgd\"\nnorm = \"l2_unbounded\"\nstep_size = 30.0\nsteps = 3\n"
+      "convention = \"robustness\"\n";
+  auto best = make_plugin<Sampler>(Kind::sampler, overshoot + "iterate = \"best\"", s.info);
+  auto ce = [&](const at::Tensor& x, bool grad = false) {
+    torch::AutoGradMode mode(grad);
     return torch::nn::functional::cross_entropy(s.model->forward(x), b.y,
                                                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   };
   at::Tensor xb = best->sample(*s.ctx);
   CHECK((ce(xb) >= ce(b.x) - 1e-6).all().item<bool>());
+  // The robustness convention itself returns the last iterate, as the DAT and AT-EBM code:
+  // the same chain by hand (normalized L2 steps, clamped to the data range) gives it exactly.
+  auto last = make_plugin<Sampler>(Kind::sampler, overshoot, s.info);
+  at::Tensor xl = last->sample(*s.ctx);
+  at::Tensor x = b.x.clone();
+  for (int t = 0; t < 3; ++t) {
+    at::Tensor xr = x.detach().requires_grad_(true);
+    at::Tensor g = ebm::sampling::input_grad(ce(xr, true).sum(), xr);
+    x = (x + 30.0 * ebm::sampling::normalize_l2(g)).clamp(s.info.lo, s.info.hi).detach();
+  }
+  CHECK(torch::allclose(xl, x, 1e-5, 1e-6));
+  CHECK(!torch::equal(xl, xb));
 }
