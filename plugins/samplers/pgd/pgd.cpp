@@ -195,14 +195,13 @@ class Pgd : public ebm::Sampler {
     // DAT and AT-EBM return the last iterate (xuwangyin/DAT rebm/attacks/adv_attacks.py:54-113,
     // xuwangyin/AT-EBMs pgd_attack.py:26-57), as torchattacks does; iterate = "best" keeps
     // each sample's best objective instead (pgd 1.0's "robustness" convention).
-    const bool keep_best = keep_best_;
     at::Tensor best = x, best_obj, last_obj;
     for (std::int64_t t = 0; t < steps_now_; ++t) {
       x = x.detach().requires_grad_(true);
       at::Tensor obj = objective(ctx.logits(x), b.y, target, clean_probs);
       at::Tensor g = sp::input_grad(obj, x);
       last_obj = obj.detach();
-      if (keep_best) {
+      if (keep_best_) {
         auto o = obj.detach();
         if (!best_obj.defined())
           best = x.detach(), best_obj = o;
@@ -218,13 +217,13 @@ class Pgd : public ebm::Sampler {
     x = x.detach();
     // The objective at the returned point costs one more forward pass: only paid when a
     // choice depends on it (restarts, best iterate) or there was no step at all.
-    if (restarts_ == 1 && !keep_best && last_obj.defined()) return {x, last_obj};
+    if (restarts_ == 1 && !keep_best_ && last_obj.defined()) return {x, last_obj};
     at::Tensor final_obj;
     {
       torch::NoGradGuard no_grad;
       final_obj = objective(ctx.logits(x), b.y, target, clean_probs);
     }
-    if (keep_best && best_obj.defined()) {
+    if (keep_best_ && best_obj.defined()) {
       auto better = final_obj.ge(best_obj);
       x = torch::where(sp::per_sample(better, x), x, best);
       final_obj = torch::where(better, final_obj, best_obj);
