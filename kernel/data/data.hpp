@@ -51,7 +51,8 @@ Dataset load_dataset(const Params& data, std::uint64_t seed);
 /// What a validated [data] table's data set will look like (shape, classes, range), from the
 /// parameters alone: no data file is read, so it works where the data set is absent. The
 /// per-channel statistics are placeholders (mean 0.5, std 0.25); an image folder's classes
-/// are its train/ sub-folders when it exists, else two.
+/// are its train/ sub-folders when it exists, else two. A data set added to load_dataset is
+/// added here too.
 DataInfo describe_dataset(const Params& data);
 
 }  // namespace ebm::kernel
