@@ -2,6 +2,7 @@
 """Checks that the kernel's #includes point down its layers (docs/architecture.md).
 
     cli -> run -> train -> {store, config} -> {data, loader} -> sdk (include/ebmlab)
+    testing -> train   (the installed testing library, include/ebmlab/testing.hpp)
 
 A file in kernel/LAYER/ may include its own layer's headers, the SDK's ("ebmlab/..."),
 and the headers of the layers below LAYER; anything else is printed with its file and
@@ -19,6 +20,7 @@ BELOW = {  # each layer's direct lower layers; what is allowed is their closure
     "train": ["store", "config"],
     "run": ["train"],
     "cli": ["run"],
+    "testing": ["train"],
 }
 
 

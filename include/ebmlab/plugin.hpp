@@ -22,7 +22,7 @@ namespace ebm {
 class Normalization;
 
 /// Bump when PluginInfo, Entry, BuildContext or StepContext change layout.
-inline constexpr std::uint32_t kAbiVersion = 4;  ///< the SDK version: docs/writing-a-plugin.md lists what each changed
+inline constexpr std::uint32_t kAbiVersion = 5;  ///< the SDK version: docs/writing-a-plugin.md lists what each changed
 /// Per-kind interface versions: bump one when its header's virtual methods change.
 inline constexpr std::uint32_t kBackboneVersion = 3;  ///< 3: features()
 inline constexpr std::uint32_t kSamplerVersion = 2;

@@ -31,8 +31,19 @@ struct EvalResults {
   std::map<std::string, at::Tensor> tensors;
 };
 
-/// Evaluates every metric of `comps` on `data`. A metric that throws, or returns an
-/// undeclared result or a tensor of an undeclared shape, is a RunError naming it.
+/// Evaluates every metric of `comps` on `data`. A metric that throws, returns an undeclared
+/// result or a tensor of an undeclared shape, or leaves out a declared one, is a RunError
+/// naming it.
 EvalResults evaluate_metrics(Components& comps, StepState& state, const Split& data, const EvalSetting& when, VariantLog* log);
+
+/// Images of the check before training.
+inline constexpr std::int64_t kContractImages = 4;
+
+/// Before training: every metric evaluated once on the first kContractImages rows of `data`
+/// (the validation split, or the test split without one), so a broken outputs() contract
+/// fails the variant now, not after training. A metric that throws on so few images (FID needs more) is left to its first
+/// evaluation. Leaves no trace: no sampler runs (ctx.samples gives the images themselves),
+/// nothing is logged, the global generator is put back and the metrics are reset.
+void check_metric_contracts(Components& comps, StepState& state, const Split& data, std::int64_t step);
 
 }  // namespace ebm::kernel

@@ -1,5 +1,7 @@
 #include "train/step_context.hpp"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "ebmlab/mode_guard.hpp"
@@ -54,6 +56,7 @@ void StepState::begin(const Batch& batch, std::int64_t step, std::int64_t epoch,
   memo_.clear();
   streams_.clear();
   terms_.clear();
+  range_checks_.clear();
   logged_.clear();
 }
 
@@ -79,6 +82,7 @@ at::Tensor StepState::samples(const std::string& caller, const std::string& name
   if (auto it = memo_.find(name); it != memo_.end()) return it->second;
   auto s = comps_.samplers.find(name);
   if (s == comps_.samplers.end()) throw RunError(caller + ": no sampler named '" + name + "'");
+  if (stand_in_) return batch_.x;
   at::Tensor out;
   {
     ModeGuard guard(*comps_.model, s->second->model_mode());
@@ -95,6 +99,8 @@ at::Tensor StepState::samples(const std::string& caller, const std::string& name
     throw RunError(plugin_label("sampler", name) + " returned a tensor of shape " +
                    (out.defined() ? shape_str(out.sizes()) : std::string("(undefined)")) + " at step " + std::to_string(step_) +
                    "; expected [n" + shape_str(want.slice(1), true) + "] like the data");
+  // A declared "in range" is checked with the step's terms (one transfer, in flush()).
+  if (s->second->sample_range() != SampleRange::unbounded) range_checks_.push_back({name, out.min(), out.max()});
   memo_.emplace(name, out);
   return out;
 }
@@ -114,16 +120,37 @@ void StepState::log(const std::string& component, const std::string& term, const
 }
 
 void StepState::flush() {
-  if (logged_.empty()) return;
+  if (logged_.empty() && range_checks_.empty()) return;
   auto logged = std::move(logged_);
+  auto ranges = std::move(range_checks_);
   logged_.clear();
-  // One transfer for all: each term converted to double where it lives, then stacked.
+  range_checks_.clear();
+  // One transfer for all: each term converted to double where it lives, then stacked,
+  // followed by the extremes of the samples whose sampler promised the data range.
   std::vector<at::Tensor> values;
-  values.reserve(logged.size());
+  values.reserve(logged.size() + 2 * ranges.size());
   for (auto& [key, t] : logged) values.push_back(t.to(torch::kFloat64));
+  for (auto& r : ranges) {
+    values.push_back(r.min.to(torch::kFloat64));
+    values.push_back(r.max.to(torch::kFloat64));
+  }
   const at::Tensor host = torch::stack(values).to(torch::kCPU);
   const double* v = host.data_ptr<double>();
+  check_ranges(ranges, v + logged.size());
   for (std::size_t i = 0; i < logged.size(); ++i) record(logged[i].first, v[i]);
+}
+
+void StepState::check_ranges(const std::vector<RangeCheck>& checks, const double* extremes) const {
+  const double lo = info_.lo, hi = info_.hi, slack = 1e-6 * (hi - lo);  // rounding of a construction
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    const double a = extremes[2 * i], b = extremes[2 * i + 1];
+    if (std::isnan(a) || std::isnan(b) || (a >= lo - slack && b <= hi + slack)) continue;  // NaN: the divergence guard's
+    const bool clamped = comps_.samplers.at(checks[i].sampler)->sample_range() == SampleRange::clamped;
+    throw RunError(plugin_label("sampler", checks[i].sampler) + " declares its samples " + (clamped ? "clamped to" : "in") +
+                   " the data range [" + number_text(lo) + ", " + number_text(hi) + "] (sample_range() = " +
+                   (clamped ? "clamped" : "in_range") + ") but returned values from " + number_text(a) + " to " + number_text(b) +
+                   " at step " + std::to_string(step_) + "; clamp the samples, or declare SampleRange::unbounded");
+  }
 }
 
 void StepState::record(const std::string& key, double value) {

@@ -72,6 +72,12 @@ class StepState {
     pending_.clear();
   }
   const std::vector<std::pair<std::string, double>>& pending() const { return pending_; }
+  /// The metrics' check before training (check_metric_contracts): ctx.samples(name) gives
+  /// the batch's own images and runs no sampler, and nothing logged is recorded.
+  void set_stand_in(bool on) {
+    stand_in_ = on;
+    set_deferred(on);
+  }
   /// Records the held-back terms with their averaged values (same order as pending()).
   void commit(const std::vector<double>& values);
 
@@ -82,6 +88,12 @@ class StepState {
   at::Tensor samples(const std::string& caller, const std::string& name);
   void log(const std::string& component, const std::string& term, const at::Tensor& value);
   void record(const std::string& key, double value);
+  /// A sampler's samples whose extremes are fetched with the terms: its promise of the range.
+  struct RangeCheck {
+    std::string sampler;
+    at::Tensor min, max;
+  };
+  void check_ranges(const std::vector<RangeCheck>& checks, const double* extremes) const;
   std::string plugin_label(const std::string& kind, const std::string& name) const;
 
   Components& comps_;
@@ -98,9 +110,11 @@ class StepState {
   std::int64_t step_ = 0, epoch_ = 0;
   std::map<std::string, at::Tensor> memo_;
   std::vector<std::pair<std::string, at::Tensor>> logged_;  ///< since the last flush, on their devices
+  std::vector<RangeCheck> range_checks_;                    ///< since the last flush
   std::map<std::string, double> terms_;
   std::map<std::string, int> ids_;
   bool deferred_ = false;
+  bool stand_in_ = false;
   std::vector<std::pair<std::string, double>> pending_;
 };
 

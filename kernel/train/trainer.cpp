@@ -337,12 +337,12 @@ std::string summary(const std::map<std::string, double>& r) {
 }  // namespace
 
 std::string Trainer::run() {
-  std::int64_t bs = cfg_.data.batch_size;
-  std::int64_t n = data_.train.size();
+  const std::int64_t bs = cfg_.data.batch_size, n = data_.train.size();
   if (n < bs)
     throw DataError("[data] batch_size = " + std::to_string(bs) + " exceeds the " + std::to_string(n) + " training samples");
   const std::int64_t flush_every = cfg_.log.flush_every, every = cfg_.checkpoint.every;
   const std::int64_t per_epoch = n / bs;
+  check_metric_contracts(comps_, *ctx_, data_.val.size() > 0 ? data_.val : data_.test, global_step_);
   // A restored trainer continues inside the stage and epoch its checkpoint was taken in.
   const std::size_t first = resumed_ ? stage_ : 0;
   for (std::size_t si = first; si < cfg_.stages.size(); ++si) {

@@ -1,5 +1,5 @@
-"""Fault injection: a plugin that throws, returns NaN or returns a wrongly shaped tensor
-fails its variant with the plugin named while the other variants go on; a full disk
+"""Fault injection: a plugin that throws, returns NaN or returns a wrongly shaped tensor, or
+a sampler whose samples leave the data range it declares, fails its variant with the plugin named while the other variants go on; a full disk
 (RLIMIT_FSIZE, as `ulimit -f`) or an unwritable output folder gives a clear error and a
 non-zero exit and leaves earlier results byte-for-byte intact. (SIGINT and SIGTERM are
 covered by test_cli_toy2d.sigint_stops_cleanly and test_jobs_resume.)"""
@@ -36,6 +36,9 @@ samplers = { noise = { plugin = "faulty_sampler", fault = "throw" } }
 stage = [ { name = "fit", steps = 6, losses = [ { plugin = "faulty_loss", name = "fragile", sampler = "noise" } ] } ]
 [variants.sampler_shape]
 samplers = { noise = { plugin = "faulty_sampler", fault = "shape" } }
+stage = [ { name = "fit", steps = 6, losses = [ { plugin = "faulty_loss", name = "fragile", sampler = "noise" } ] } ]
+[variants.sampler_range]
+samplers = { noise = { plugin = "faulty_sampler", fault = "range" } }
 stage = [ { name = "fit", steps = 6, losses = [ { plugin = "faulty_loss", name = "fragile", sampler = "noise" } ] } ]
 [variants.ok]
 """
@@ -78,6 +81,9 @@ def check_fault_outcomes(d, r):
         "sampler_throws": ("failed", "sampler 'noise' (plugin faulty_sampler) failed at step 2: fixture sampler gives up"),
         "sampler_shape": ("failed", "sampler 'noise' (plugin faulty_sampler) returned a tensor of shape [32, 1, 2] at step 2; "
                                     "expected [n, 2] like the data"),
+        # The declared range is checked with the step's terms: the step is not applied.
+        "sampler_range": ("failed", "sampler 'noise' (plugin faulty_sampler) declares its samples in the data range "
+                                    "[0, 1] (sample_range() = in_range) but returned values from 1.5"),
     }
     for variant, (st, message) in want.items():
         s, detail = status(os.path.join(logs, variant + ".h5"))
@@ -102,6 +108,39 @@ def faulty_plugins_fail_their_variant_and_the_others_go_on(d):
 @case
 def faulty_plugins_in_worker_processes(d):
     check_fault_outcomes(d, faulty_run(d, "--jobs", "2"))
+
+
+@case
+def a_metric_breaking_its_contract_fails_before_training(d):
+    # Each way fails the variant before its first step (no curve rows), naming the metric;
+    # the unbroken metric trains to the end, so the check itself leaves training alone.
+    base = TOY.replace('name = "toy"', 'name = "metrics"').replace("epochs = 3", "steps = 4") + \
+        '\n[[metric]]\nplugin = "faulty_metric"\nname = "judge"\n'
+    desc = write(os.path.join(d, "metrics.toml"), base + """
+[variants.missing]
+metric = [ { plugin = "accuracy" }, { plugin = "faulty_metric", name = "judge", fault = "missing" } ]
+[variants.undeclared]
+metric = [ { plugin = "accuracy" }, { plugin = "faulty_metric", name = "judge", fault = "undeclared" } ]
+[variants.ok]
+""")
+    r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", env={"EBMLAB_PLUGIN_PATH": FAULTY}, cwd=d)
+    expect(r.returncode == 1, f"exit {r.returncode}, expected 1: {r.stderr}")
+    want = {
+        "missing": "before training, on 4 evaluation images: metric 'judge' (plugin faulty_metric): declares result "
+                   "'max_logit' in outputs() but its result() did not return it",
+        "undeclared": "before training, on 4 evaluation images: metric 'judge' (plugin faulty_metric): returned "
+                      "undeclared result 'min_logit'",
+    }
+    logs = os.path.join(d, "runs", "metrics")
+    for variant, message in want.items():
+        s, detail = status(os.path.join(logs, variant + ".h5"))
+        expect(s == "failed" and message in text(detail), f"{variant}: {s} {detail!r} lacks {message!r}")
+        with h5py.File(os.path.join(logs, variant + ".h5"), "r") as f:
+            expect(len(f["curves/train/loss"]) == 0, f"{variant}: {len(f['curves/train/loss'])} steps trained")
+    s, _ = status(os.path.join(logs, "ok.h5"))
+    expect(s == "completed", f"ok: {s}")
+    with h5py.File(os.path.join(logs, "ok.h5"), "r") as f:
+        expect(len(f["eval/test/judge/max_logit"]) == 1, "ok: the judge's test result is missing")
 
 
 def completed_run(d, ebmlab=None):

@@ -1,4 +1,5 @@
-// The conformance suites' settings, from the plugins themselves: every plugin folder has a
+// The conformance suites' settings, from the plugins themselves (the checks are the testing
+// library's, include/ebmlab/testing.hpp, the same an out-of-tree plugin runs): every plugin folder has a
 // conformance.toml with one [[name]] table per setting of each plugin it builds (or names
 // it under [own_tests] with the reason its own tests cover the contract instead). The
 // suites run every plugin the registry loaded, so a new plugin without settings fails them
@@ -13,16 +14,59 @@
 
 #include <doctest/doctest.h>
 
+#include "ebmlab/testing.hpp"
+
 #include "config/descriptor.hpp"
 #include "context.hpp"
 
 namespace ebm::test {
+
+/// A value as TOML text (the conformance settings' scalars, lists and inline tables).
+inline std::string toml_text(const Value& v) {
+  switch (v.type()) {
+    case Value::Type::boolean:
+      return v.as_bool() ? "true" : "false";
+    case Value::Type::integer:
+      return std::to_string(v.as_int());
+    case Value::Type::real: {
+      std::ostringstream s;
+      s.precision(17);
+      s << v.as_real();
+      const std::string t = s.str();
+      return t.find_first_of(".eEn") == std::string::npos ? t + ".0" : t;
+    }
+    case Value::Type::string: {
+      std::string out = "\"";
+      for (char c : v.as_string()) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+      return out + "\"";
+    }
+    case Value::Type::list: {
+      std::string out = "[";
+      for (auto& e : v.as_list()) out += (out.size() > 1 ? ", " : "") + toml_text(e);
+      return out + "]";
+    }
+    case Value::Type::table: {
+      std::string out = "{";
+      for (auto& [k, e] : v.as_table()) out += (out.size() > 1 ? ", " : " ") + k + " = " + toml_text(e);
+      return out + " }";
+    }
+    case Value::Type::null:
+      break;
+  }
+  return "";
+}
 
 /// One way to build a plugin for a conformance suite.
 struct Setting {
   std::string plugin;
   Table values;        ///< the descriptor table, without `plugin`
   std::string source;  ///< "plugins/samplers/pgd/conformance.toml #2", for messages
+  /// The table as a TOML body, as ebm::testing's checks take it.
+  std::string body() const {
+    std::string out;
+    for (auto& [k, v] : values) out += k + " = " + toml_text(v) + "\n";
+    return out;
+  }
 };
 
 /// Every conformance.toml of the source tree, parsed once.

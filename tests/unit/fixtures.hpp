@@ -31,13 +31,6 @@ struct SamplerSetup {
   }
 };
 
-inline bool all_modes(torch::nn::Module& m, const std::vector<bool>& expected) {
-  auto mods = m.modules(false);
-  for (std::size_t i = 0; i < mods.size(); ++i)
-    if (mods[i]->is_training() != expected[i]) return false;
-  return true;
-}
-
 // ---- losses: a linear model with known weights on toy 2-D data ----
 /// A linear model on toy 2-D data: logits = W ((x - 0.5) / 0.25) + b with chosen W, b.
 struct Linear {
@@ -67,15 +60,6 @@ struct Linear {
 };
 
 inline double softplus(double v) { return std::log1p(std::exp(v)); }
-
-// ---- normalizations ----
-/// Running statistics only (the spectral power-iteration vector is not a statistic).
-inline std::vector<at::Tensor> stats(torch::nn::Module& m) {
-  std::vector<at::Tensor> out;
-  for (auto& b : m.named_buffers())
-    if (b.key().find("running") != std::string::npos) out.push_back(b.value().clone());
-  return out;
-}
 
 // ---- metrics: linear models and hand-made logits ----
 /// A linear model on toy 2-D data: logits = W ((x - 0.5) / 0.25) + b.

@@ -10,21 +10,9 @@ using namespace ebm;
 using test::Context;
 using namespace ebm::test;
 
-TEST_CASE("loss conformance: finite scalar, gradients reach the parameters, declared terms logged") {
+TEST_CASE("loss conformance (ebm::testing::check_loss): finite scalar, gradients reach the parameters, terms logged") {
   for (auto& setting : test::conformance_settings(Kind::loss)) {
-    CAPTURE(setting.source);
-    Linear m;
-    auto loss = test::make_plugin<Loss>(Kind::loss, setting, m.info);
-    at::Tensor v = loss->compute(*m.ctx);
-    CHECK(v.dim() == 0);
-    CHECK(std::isfinite(v.item<double>()));
-    m.model->zero_grad();
-    v.backward();
-    double g = 0;
-    for (auto& p : m.model->parameters()) g += p.grad().abs().sum().item<double>();
-    CHECK(g > 0);
-    for (auto& o : loss->outputs()) CHECK_MESSAGE(m.ctx->logged.count(o.name), "declared but not logged: " << o.name);
-    // Deterministic: a second evaluation gives the same value.
-    CHECK(loss->compute(*m.ctx).item<double>() == doctest::Approx(v.item<double>()));
+    const ebm::testing::Report r = ebm::testing::check_loss(setting.plugin, setting.body());
+    CHECK_MESSAGE(r.ok(), setting.source << ": " << r.text());
   }
 }

@@ -10,40 +10,10 @@ using namespace ebm;
 using test::Context;
 using namespace ebm::test;
 
-TEST_CASE("sampler conformance: shape, range, determinism, no parameter gradients, modes, state") {
+TEST_CASE("sampler conformance (ebm::testing::check_sampler): shape, range, determinism, gradients, modes, state") {
   for (const auto& setting : test::conformance_settings(Kind::sampler)) {
-    CAPTURE(setting.source);
-    SamplerSetup s;
-    // A frozen norm inside a training model: the sampler must leave every flag as it was.
-    s.model->train();
-    s.model->set_norm_frozen(true);
-    std::vector<bool> modes;
-    for (auto& m : s.model->modules(false)) modes.push_back(m->is_training());
-
-    auto sampler = test::make_plugin<Sampler>(Kind::sampler, setting, s.info);
-    torch::manual_seed(5);
-    at::Tensor a = sampler->sample(*s.ctx);
-    CHECK(a.sizes() == s.ctx->batch_.x.sizes());
-    CHECK(torch::isfinite(a).all().item<bool>());
-    CHECK(!a.requires_grad());
-    CHECK(a.min().item<double>() >= 0.0);
-    CHECK(a.max().item<double>() <= 1.0);
-    for (auto& p : s.model->parameters()) CHECK((!p.grad().defined() || p.grad().abs().sum().item<double>() == 0.0));
-    CHECK(all_modes(*s.model, modes));
-
-    // Same seed, fresh sampler -> same samples.
-    auto again = test::make_plugin<Sampler>(Kind::sampler, setting, s.info);
-    torch::manual_seed(5);
-    CHECK(torch::equal(again->sample(*s.ctx), a));
-
-    // State round trip into a fresh instance.
-    auto st = sampler->state();
-    auto fresh = test::make_plugin<Sampler>(Kind::sampler, setting, s.info);
-    fresh->load_state(st);
-    auto st2 = fresh->state();
-    CHECK(st2.size() == st.size());
-    for (auto& [k, v] : st) CHECK(torch::equal(st2.at(k), v));
-    for (auto& o : sampler->outputs()) CHECK_MESSAGE(s.ctx->logged.count(o.name), "declared but not logged: " << o.name);
+    const ebm::testing::Report r = ebm::testing::check_sampler(setting.plugin, setting.body());
+    CHECK_MESSAGE(r.ok(), setting.source << ": " << r.text());
   }
 }
 
@@ -66,4 +36,15 @@ TEST_CASE("sampling: AUC, L2 projection and fitted class Gaussians") {
   auto pca = sampling::fit_class_pca(x, y, 2, 0.95);
   auto pd = sampling::draw(pca, torch::zeros({2000}, torch::kInt64), 0.0);
   CHECK(pd.mean().item<double>() == doctest::Approx(0.2).epsilon(0.05));
+}
+
+TEST_CASE("samplers declare the range their parameters give (issue 17)") {
+  const DataInfo info = image_info();
+  auto range = [&](const std::string& body) { return make_plugin<Sampler>(Kind::sampler, body, info)->sample_range(); };
+  CHECK(range("plugin = \"sgld\"") == SampleRange::unbounded);  // JEM's SGLD does not clamp
+  CHECK(range("plugin = \"sgld\"\nclamp = true") == SampleRange::clamped);
+  CHECK(range("plugin = \"sgld\"\nproximal = true\ngrad_clamp = 2.0") == SampleRange::clamped);
+  CHECK(range("plugin = \"pgd\"") == SampleRange::clamped);
+  CHECK(range("plugin = \"pgd\"\nclamp = false") == SampleRange::unbounded);
+  CHECK(range("plugin = \"langevin_guided\"") == SampleRange::clamped);
 }

@@ -23,6 +23,7 @@ class LangevinGuided : public ebm::Sampler {
         data_(b.data) {}
 
   ebm::ModelMode model_mode() const override { return ebm::ModelMode::eval; }
+  ebm::SampleRange sample_range() const override { return ebm::SampleRange::clamped; }
 
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"stopped_fraction", {}, "fraction of samples stopped early by the energy criterion"},

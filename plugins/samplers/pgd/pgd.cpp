@@ -60,6 +60,7 @@ class Pgd : public ebm::Sampler {
   }
 
   ebm::ModelMode model_mode() const override { return mode_; }
+  ebm::SampleRange sample_range() const override { return clamp_ ? ebm::SampleRange::clamped : ebm::SampleRange::unbounded; }
 
   std::vector<ebm::OutputSpec> outputs() const override {
     std::vector<ebm::OutputSpec> o = {

@@ -42,6 +42,10 @@ class Sgld : public ebm::Sampler {
   }
 
   ebm::ModelMode model_mode() const override { return mode_; }
+  // JEM's reference SGLD leaves the range (train_wrn_ebm.py:203-237 has no clamp): clamp = false.
+  ebm::SampleRange sample_range() const override {
+    return clamp_ || proximal_ ? ebm::SampleRange::clamped : ebm::SampleRange::unbounded;
+  }
 
   std::vector<ebm::OutputSpec> outputs() const override {
     return {{"e_sample", {}, "mean energy of the returned samples (before the last step)", ebm::OutputRole::energy},
