@@ -18,7 +18,7 @@
 
 namespace {
 
-const char* kUsage =
+const char* const kUsage =
     "usage: ebmlab <command> [options]\n"
     "\n"
     "Energy-based models and adversarial training, driven by TOML experiment descriptors.\n"

@@ -267,9 +267,11 @@ int counterfactual_command(const std::vector<std::string>& args, const std::stri
               static_cast<long long>(source), static_cast<long long>(target), norm.c_str(), eps, static_cast<long long>(steps),
               alpha);
   std::printf("  %6s %10s %10s %10s %10s\n", "step", "p(source)", "p(target)", "E(x)", "E(x,tgt)");
-  for (std::size_t i = 0; i < at_step.size(); ++i)
-    std::printf("  %6lld %10.4f %10.4f %10.4g %10.4g\n", static_cast<long long>(at_step[i]), p[i][source].item<double>(),
-                p[i][target].item<double>(), energy[i], e_target[i]);
+  for (std::size_t i = 0; i < at_step.size(); ++i) {
+    const auto row = static_cast<std::int64_t>(i);
+    std::printf("  %6lld %10.4f %10.4f %10.4g %10.4g\n", static_cast<long long>(at_step[i]), p[row][source].item<double>(),
+                p[row][target].item<double>(), energy[i], e_target[i]);
+  }
   std::printf("added to %s:%s%s\n", s->run.log.c_str(), w.group().c_str(), png.empty() ? "" : ("; picture " + png).c_str());
   return 0;
 }

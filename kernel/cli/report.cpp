@@ -157,7 +157,7 @@ std::string without_seed_label(const std::string& name) {
 
 std::string common_label(const std::vector<const VariantResult*>& m) {
   if (m.size() == 1) return m[0]->variant;
-  const std::string swept = without_seed_label(m[0]->variant);
+  std::string swept = without_seed_label(m[0]->variant);
   if (swept != m[0]->variant &&
       std::all_of(m.begin(), m.end(), [&](const VariantResult* v) { return without_seed_label(v->variant) == swept; }))
     return swept;

@@ -67,6 +67,7 @@ int run_in_workers(const std::vector<Plan>& plans, const std::vector<std::string
     }
     if (running.empty()) break;
     std::vector<pid_t> pids;
+    pids.reserve(running.size());
     for (auto& [pid, name] : running) pids.push_back(pid);
     auto [pid, status] = wait_child(pids, forwarded);
     if (pid < 0) break;

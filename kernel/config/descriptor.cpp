@@ -118,14 +118,14 @@ struct Resolver {
   }
 
   const Value& section(const std::string& key, bool required) {
-    static const Value empty(Table{});
+    static const Value kEmpty(Table{});
     const Value* v = root.find(key);
     if (!v) {
       if (required) {
         diag.add(root.loc(), "missing required table [" + key + "]");
         diag.mark_missing(key);
       }
-      return empty;
+      return kEmpty;
     }
     return *v;
   }

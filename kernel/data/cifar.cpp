@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t kPixels = 3 * 32 * 32;
+constexpr std::int64_t kPixels = std::int64_t{3} * 32 * 32;
 constexpr std::uintmax_t kMaxRecords = 10'000'000;  // far above any CIFAR-style file
 
 std::vector<std::string> read_names(const std::string& path, std::int64_t classes, const std::string& fallback) {

@@ -3,6 +3,7 @@
 // stb_image when a batch asks for them, resized so the shorter side is image_size
 // (stb_image_resize), and center-cropped to image_size x image_size.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
@@ -54,8 +55,8 @@ at::Tensor decode(const std::string& file, std::int64_t size, int channels) {
   if (!px)
     throw DataError(file + ": cannot decode image (" + std::string(stbi_failure_reason()) + "); remove or replace the file");
   const double scale = static_cast<double>(size) / std::min(w, h);
-  const int nw = std::max<int>(static_cast<int>(size), static_cast<int>(w * scale + 0.5));
-  const int nh = std::max<int>(static_cast<int>(size), static_cast<int>(h * scale + 0.5));
+  const int nw = std::max<int>(static_cast<int>(size), static_cast<int>(std::lround(w * scale)));  // w * scale > 0
+  const int nh = std::max<int>(static_cast<int>(size), static_cast<int>(std::lround(h * scale)));
   std::vector<unsigned char> resized(static_cast<std::size_t>(nw) * nh * channels);
   if (nw == w && nh == h)
     std::copy(px.get(), px.get() + resized.size(), resized.begin());  // already the right size

@@ -54,9 +54,9 @@ std::string json_string(const std::string& s) {
 }  // namespace
 
 std::vector<RuntimeLibrary> loaded_numeric_libraries() {
-  static const std::regex blas(R"((^|/)lib(open)?blas|(^|/)liblapack|(^|/)libmkl|(^|/)libblis|(^|/)libflexiblas|(^|/)libatlas)",
-                               std::regex::icase);
-  static const std::regex openmp(R"((^|/)lib(g|i)?omp[0-9]*\.so)", std::regex::icase);
+  static const std::regex kBlas(R"((^|/)lib(open)?blas|(^|/)liblapack|(^|/)libmkl|(^|/)libblis|(^|/)libflexiblas|(^|/)libatlas)",
+                                std::regex::icase);
+  static const std::regex kOpenmp(R"((^|/)lib(g|i)?omp[0-9]*\.so)", std::regex::icase);
   std::set<std::string> paths;
   std::ifstream maps("/proc/self/maps");
   std::string line;
@@ -69,7 +69,7 @@ std::vector<RuntimeLibrary> loaded_numeric_libraries() {
   std::vector<RuntimeLibrary> out;
   for (auto& path : paths) {
     const std::string name = path.substr(path.rfind('/') + 1);
-    std::string kind = std::regex_search(name, blas) ? "blas" : std::regex_search(name, openmp) ? "openmp" : "";
+    std::string kind = std::regex_search(name, kBlas) ? "blas" : std::regex_search(name, kOpenmp) ? "openmp" : "";
     if (kind.empty()) continue;
     auto [package, version] = owner(path);
     out.push_back(RuntimeLibrary{kind, path, package, version});

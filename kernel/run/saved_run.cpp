@@ -75,10 +75,10 @@ SavedRun saved_run_of_checkpoint(const std::string& checkpoint, const Registry& 
 }
 
 std::int64_t checkpoint_step(const std::string& file) {
-  static const std::regex re("ckpt-([0-9]+)\\.h5");
+  static const std::regex kCheckpointName("ckpt-([0-9]+)\\.h5");
   std::smatch m;
   std::string name = fs::path(file).filename().string();
-  return std::regex_match(name, m, re) ? std::stoll(m[1]) : -1;
+  return std::regex_match(name, m, kCheckpointName) ? std::stoll(m[1]) : -1;
 }
 
 std::string find_checkpoint(const SavedRun& run, const std::string& which) {

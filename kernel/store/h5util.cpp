@@ -88,6 +88,7 @@ std::vector<CheckpointRecord> read_checkpoint_rows(hid_t file) {
   std::vector<CheckpointRow> rows(static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space), 0)));
   if (!rows.empty() && H5Dread(ds, checkpoint_row_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()) < 0) return {};
   std::vector<CheckpointRecord> out;
+  out.reserve(rows.size());
   for (auto& r : rows)
     out.push_back(
         {r.step, std::string(r.file, strnlen(r.file, sizeof r.file)), std::string(r.sha256, strnlen(r.sha256, sizeof r.sha256))});

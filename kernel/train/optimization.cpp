@@ -19,6 +19,8 @@ double learning_rate(const OptimizerSpec& o, const ScheduleSpec& sch, std::int64
   const double base = o.lr;
   const std::int64_t warm = sch.warmup_steps;
   if (s < warm) return base * static_cast<double>(s + 1) / static_cast<double>(warm);
+  // Whole periods only: the rate drops once every step_every steps.
+  // NOLINTNEXTLINE(bugprone-integer-division)
   if (sch.name == "step") return base * std::pow(sch.gamma, static_cast<double>((s - warm) / sch.step_every));
   if (sch.name == "cosine") {
     double t = static_cast<double>(s - warm) / static_cast<double>(std::max<std::int64_t>(total - warm, 1));

@@ -21,8 +21,8 @@ void Progress::update(std::int64_t done, double loss) {
   if (since < (terminal_ ? 0.25 : every_) && done != total_) return;
   last_ = now;
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  double rate = elapsed > 0 ? done / elapsed : 0.0;
-  double eta = rate > 0 ? (total_ - done) / rate : 0.0;
+  double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+  double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
   char line[256];
   std::snprintf(line, sizeof line, "%s  step %lld/%lld  %.1f steps/s  ETA %d:%02d  loss %.4f", label_.c_str(),
                 static_cast<long long>(done), static_cast<long long>(total_), rate, static_cast<int>(eta) / 60,

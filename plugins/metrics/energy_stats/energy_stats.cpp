@@ -37,8 +37,9 @@ class EnergyStats : public ebm::Metric {
         eps_(p.real("adv_eps")),
         norm_(p.string("adv_norm")),
         steps_(p.integer("adv_steps")),
-        alpha_(p.real("adv_alpha") > 0 ? p.real("adv_alpha")
-                                       : 2.5 * p.real("adv_eps") / std::max<std::int64_t>(1, p.integer("adv_steps"))),
+        alpha_(p.real("adv_alpha") > 0
+                   ? p.real("adv_alpha")
+                   : 2.5 * p.real("adv_eps") / static_cast<double>(std::max<std::int64_t>(1, p.integer("adv_steps")))),
         max_images_(p.integer("max_images")),
         lo_(b.data.lo),
         hi_(b.data.hi) {}

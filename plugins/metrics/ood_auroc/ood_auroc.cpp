@@ -159,9 +159,9 @@ class OodAuroc : public ebm::Metric {
     return torch::cat(it->second);
   }
   const Scores& lookup(const std::string& src) const {
-    static const Scores empty;
+    static const Scores kEmpty;
     auto it = out_.find(src);
-    return it == out_.end() ? empty : it->second;
+    return it == out_.end() ? kEmpty : it->second;
   }
 
   std::vector<std::string> scores_, sets_, datasets_, sources_;

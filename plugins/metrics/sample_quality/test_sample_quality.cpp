@@ -189,7 +189,7 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
     EmbedContext ctx(nullptr, info);
     m->reset();
     for (int i = 0; i < 5; ++i) {  // batches of 20: 30 + 30 images are used, the last batches none
-      at::Tensor x = data.narrow(0, 20 * i, 20);
+      at::Tensor x = data.narrow(0, std::int64_t{20} * i, 20);
       m->update(EvalBatch{x, torch::zeros({20}, torch::kInt64), torch::zeros({20, 4})}, ctx);
     }
     CHECK(ctx.checkpoint == "net.h5");
@@ -218,7 +218,7 @@ TEST_CASE("sample_quality plugin: real-vs-real halves, sampler sets, max_images,
     m->reset();
     std::vector<at::Tensor> made;
     for (int i = 0; i < 3; ++i) {
-      at::Tensor x = data.narrow(0, 20 * i, 20);
+      at::Tensor x = data.narrow(0, std::int64_t{20} * i, 20);
       ctx.memo["gen"] = (x * 0.5 + 0.4).clamp(0, 1);  // what ctx.samples("gen") returns for this batch
       made.push_back(ctx.memo["gen"]);
       m->update(EvalBatch{x, torch::zeros({20}, torch::kInt64), torch::zeros({20, 4})}, ctx);

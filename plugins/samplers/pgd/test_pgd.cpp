@@ -117,7 +117,7 @@ TEST_CASE("pgd curriculum as the references: mean of per-batch AUCs over a full 
   };
   // T = 0 and no random start: the samples are the batch itself, so each batch's AUC is 0.5.
   const std::string auc = "plugin = \"pgd\"\nsteps = 3\ncurriculum = \"auc\"\nrandom_start = false\nepochs_per_increment = 0\n";
-  auto with_window = [&](const std::string& extra, std::vector<float> earlier) {
+  auto with_window = [&](const std::string& extra, const std::vector<float>& earlier) {
     auto s = make_plugin<Sampler>(Kind::sampler, auc + extra, info);
     auto st = s->state();
     st["auc_batch_values"] = torch::tensor(earlier);
