@@ -43,6 +43,9 @@ enum class ToyData {
   points,  ///< 2-D points in [0,1]^2, 3 classes (losses and metrics: a linear model)
   images,  ///< 1x12x12 images in [0,1], 10 classes (samplers: a small convnet with BatchNorm)
 };
+/// The facts of a toy data set (shape, classes, mean and std), for building a component
+/// by hand with a BuildContext.
+EBMLAB_API DataInfo toy_info(ToyData data);
 
 /// A real step context for a plugin's own tests: a model (normalization + backbone plugins)
 /// on a toy data set, a batch of 8, a training split of 60, and the terms logged. Losses and

@@ -49,8 +49,16 @@ const kernel::Registry& registry() { return mutable_registry(); }
 std::vector<std::string> plugin_names(Kind kind) { return registry().names(kind); }
 void load_plugins(const std::string& path) { mutable_registry().load_path(path); }
 
-std::shared_ptr<Component> build(Kind kind, const std::string& plugin, const std::string& body, const DataInfo& info,
-                                 std::shared_ptr<Normalization> norm) {
+namespace {
+
+Value settings_of(const std::string& body, const std::string& plugin) {
+  const Value root = kernel::parse_toml_text("[t]\n" + body + "\n", plugin + " settings");
+  return *root.find("t");
+}
+
+/// Validates `settings` (a table without `plugin`) against the plugin's schema and constructs it.
+std::shared_ptr<Component> build_table(Kind kind, const std::string& plugin, const Value& settings, const DataInfo& info,
+                                       std::shared_ptr<Normalization> norm) {
   const kernel::LoadedEntry* e = registry().find(kind, plugin);
   if (!e) {
     std::string known;
@@ -58,13 +66,12 @@ std::shared_ptr<Component> build(Kind kind, const std::string& plugin, const std
     throw ConfigError(std::string("no ") + kind_name(kind) + " plugin '" + plugin + "' is loaded (loaded: " + known +
                       "); put its folder in EBMLAB_PLUGIN_PATH");
   }
-  const Value root = kernel::parse_toml_text("[t]\n" + body + "\n", plugin + " settings");
   kernel::Diagnostics diag;
   // References to other components (a loss's sampler) are accepted by name: the harness
   // answers every ctx.samples(name).
   const kernel::References refs{[](const std::string&, const std::string&) { return true; },
                                 [](const std::string&) { return std::vector<std::string>{}; }};
-  Table checked = kernel::validate_table(*root.find("t"), e->entry.schema(), "t", diag, refs);
+  Table checked = kernel::validate_table(settings, e->entry.schema(), "t", diag, refs);
   diag.raise();
   BuildContext bc;
   bc.instance = plugin;
@@ -73,11 +80,23 @@ std::shared_ptr<Component> build(Kind kind, const std::string& plugin, const std
   return registry().create<Component>(kind, plugin, Params(checked, plugin), bc);
 }
 
+std::shared_ptr<kernel::Model> model_of(const std::string& backbone, const Value& backbone_settings, const std::string& norm,
+                                        const Value& norm_settings, const DataInfo& info) {
+  auto n = std::dynamic_pointer_cast<Normalization>(build_table(Kind::normalization, norm, norm_settings, info, nullptr));
+  auto b = std::dynamic_pointer_cast<Backbone>(build_table(Kind::backbone, backbone, backbone_settings, info, n));
+  return std::make_shared<kernel::Model>(b, info, "backbone (plugin " + backbone + ")");
+}
+
+}  // namespace
+
+std::shared_ptr<Component> build(Kind kind, const std::string& plugin, const std::string& body, const DataInfo& info,
+                                 std::shared_ptr<Normalization> norm) {
+  return build_table(kind, plugin, settings_of(body, plugin), info, std::move(norm));
+}
+
 std::shared_ptr<kernel::Model> build_model(const std::string& backbone, const std::string& backbone_body, const std::string& norm,
                                            const std::string& norm_body, const DataInfo& info) {
-  auto n = std::dynamic_pointer_cast<Normalization>(build(Kind::normalization, norm, norm_body, info, nullptr));
-  auto b = std::dynamic_pointer_cast<Backbone>(build(Kind::backbone, backbone, backbone_body, info, n));
-  return std::make_shared<kernel::Model>(b, info, "backbone (plugin " + backbone + ")");
+  return model_of(backbone, settings_of(backbone_body, backbone), norm, settings_of(norm_body, norm), info);
 }
 
 DataInfo toy_info(ToyData data) {
@@ -100,20 +119,15 @@ DataInfo toy_info(ToyData data) {
 
 namespace {
 
-/// "plugin = \"x\"\n..." -> ("x", the other lines).
-std::pair<std::string, std::string> split_plugin(const std::string& body) {
-  const Value root = kernel::parse_toml_text("[t]\n" + body + "\n", "harness model");
-  const Value* p = root.find("t")->find("plugin");
+/// "plugin = \"x\"\n..." -> ("x", the table's other keys).
+std::pair<std::string, Value> split_plugin(const std::string& body) {
+  Value root = kernel::parse_toml_text("[t]\n" + body + "\n", "harness model");
+  Value& t = root.as_table().at("t");
+  const Value* p = t.find("plugin");
   if (!p) throw ConfigError("harness model '" + body + "': give plugin = \"...\"");
-  std::string rest;
-  for (std::size_t start = 0; start < body.size();) {
-    std::size_t end = body.find('\n', start);
-    if (end == std::string::npos) end = body.size();
-    const std::string line = body.substr(start, end - start);
-    if (line.rfind("plugin", 0) != 0) rest += line + "\n";
-    start = end + 1;
-  }
-  return {p->as_string(), rest};
+  std::pair<std::string, Value> out{p->as_string(), t};
+  out.second.as_table().erase("plugin");
+  return out;
 }
 
 }  // namespace
@@ -160,7 +174,7 @@ Harness::Harness(ToyData data, std::uint64_t seed, const std::string& backbone, 
   const std::string nm = !norm.empty() ? norm : points ? "plugin = \"none\"" : "plugin = \"batch\"";
   const auto [b_plugin, b_body] = split_plugin(bb);
   const auto [n_plugin, n_body] = split_plugin(nm);
-  s_->net = build_model(b_plugin, b_body, n_plugin, n_body, s_->info);
+  s_->net = model_of(b_plugin, b_body, n_plugin, n_body, s_->info);
   std::vector<std::int64_t> shape = s_->info.shape;
   auto draw = [&](std::int64_t n) {
     std::vector<std::int64_t> full{n};

@@ -22,7 +22,4 @@ std::shared_ptr<Component> build(Kind kind, const std::string& plugin, const std
 /// A kernel Model: normalization `norm` then backbone `backbone`.
 std::shared_ptr<kernel::Model> build_model(const std::string& backbone, const std::string& backbone_body, const std::string& norm,
                                            const std::string& norm_body, const DataInfo& info);
-/// The facts of a toy data set.
-DataInfo toy_info(ToyData data);
-
 }  // namespace ebm::testing

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "ebmlab/ebmlab.hpp"
+#include "ebmlab/testing.hpp"
 
 #include "config/descriptor.hpp"
 #include "config/validate.hpp"
@@ -52,27 +53,16 @@ std::shared_ptr<T> make_plugin(Kind kind, const std::string& body, const DataInf
   return make_plugin_from<T>(kind, t.find("plugin")->as_string(), std::move(values), info, std::move(norm));
 }
 
-/// Toy 2-D data info ([0,1]^2, two classes).
+/// Toy 2-D data info ([0,1]^2): the testing library's points with `classes` classes.
 inline DataInfo toy_info(std::int64_t classes = 2) {
-  DataInfo d;
+  DataInfo d = ebm::testing::toy_info(ebm::testing::ToyData::points);
   d.name = "toy";
-  d.shape = {2};
   d.num_classes = classes;
-  d.mean = {0.5, 0.5};
-  d.std = {0.25, 0.25};
   return d;
 }
 
-/// Fashion-MNIST-shaped info.
-inline DataInfo image_info() {
-  DataInfo d;
-  d.name = "images";
-  d.shape = {1, 12, 12};
-  d.num_classes = 10;
-  d.mean = {0.3};
-  d.std = {0.3};
-  return d;
-}
+/// Fashion-MNIST-shaped info (the testing library's images).
+inline DataInfo image_info() { return ebm::testing::toy_info(ebm::testing::ToyData::images); }
 
 class Context : public StepContext {
  public:

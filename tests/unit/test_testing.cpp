@@ -62,3 +62,14 @@ TEST_CASE("testing library: the harness is a real step context") {
   CHECK(h.logged().count("e_sample"));
   CHECK(h.logits(h.batch().x).sizes() == at::IntArrayRef({8, 10}));
 }
+
+TEST_CASE("testing library: a harness model's settings are TOML, plugin key anywhere") {
+  // The plugin key is read from the parsed table, not from the line it starts: after other
+  // keys, indented, or followed by a comment, and the rest of the table reaches the backbone.
+  t::Harness h(t::ToyData::points, 1, "hidden = [5]\n  plugin = \"mlp\"  # the backbone", "plugin=\"none\"");
+  CHECK(h.logits(h.batch().x).sizes() == at::IntArrayRef({8, 3}));
+  std::int64_t weights = 0;
+  for (const auto& p : h.model().parameters()) weights += p.numel();
+  CHECK(weights == (2 * 5 + 5) + (5 * 3 + 3));  // hidden = [5] reached the mlp
+  CHECK_THROWS_WITH_AS(t::Harness(t::ToyData::points, 1, "hidden = []"), doctest::Contains("give plugin"), ebm::ConfigError);
+}
