@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
-tools/build.sh default
+tools/build.sh default ebmlab plugins   # what the quickstart runs; tools/test.sh builds the tests
 overwrite=()
 [ -e runs/quickstart.h5 ] && overwrite=(--overwrite)
 ./build/ebmlab run experiments/quickstart.toml "${overwrite[@]}" "$@"
