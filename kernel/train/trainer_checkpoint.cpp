@@ -7,6 +7,7 @@
 #include "ebmlab/error.hpp"
 
 #include "train/optimization.hpp"
+#include "train/torch_compat.hpp"
 #include "train/trainer.hpp"
 
 namespace ebm::kernel {
@@ -24,7 +25,7 @@ CheckpointData Trainer::snapshot() const {
     auto& state = optimizer_->state();
     auto params = comps_.model->parameters();
     for (std::size_t i = 0; i < params.size(); ++i) {
-      auto it = state.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+      auto it = state.find(optimizer_state_key(*optimizer_, params[i]));
       if (it == state.end()) continue;
       const std::string k = std::to_string(i) + "/";
       if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
@@ -127,7 +128,7 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer, const std::vector<
   auto& state = optimizer.state();
   for (std::size_t i = 0; i < params.size(); ++i) {
     auto get = [&](const std::string& key) { return optimizer_tensor(d, i, params[i], key, source); };
-    const std::string key = c10::guts::to_string(params[i].unsafeGetTensorImpl());
+    const auto key = optimizer_state_key(optimizer, params[i]);
     if (adam) {
       auto step = get("step");
       if (!step.defined()) continue;

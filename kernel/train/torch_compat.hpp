@@ -1,0 +1,30 @@
+// The differences between the LibTorch versions ebmlab builds against (Debian's 1.13, a pip
+// PyTorch's 2.x; docs/gpu.md), in one place.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+#include <torch/torch.h>
+
+namespace ebm::kernel {
+
+/// The key of `param` in `optimizer.state()`. LibTorch 1.13 keys the per-parameter state by
+/// the printed address of the parameter's TensorImpl (c10::guts::to_string, an ostream
+/// insertion; torch/csrc/api/src/optim/adam.cpp), 2.x by the address itself
+/// (ska::flat_hash_map<void*, ...>); the key type of the map tells which (a template, so
+/// that the branch of the other version is discarded, not compiled).
+template <class Optimizer>
+auto optimizer_state_key(const Optimizer& optimizer, const at::Tensor& param) {
+  using Key = typename std::decay_t<decltype(optimizer.state())>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream out;
+    out << param.unsafeGetTensorImpl();
+    return out.str();
+  } else {
+    return static_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
+
+}  // namespace ebm::kernel
