@@ -21,6 +21,7 @@
 #include "config/descriptor.hpp"
 #include "config/json.hpp"
 #include "loader/registry.hpp"
+#include "loader/torch_runtime.hpp"
 #include "train/components.hpp"
 #include "train/trainer.hpp"
 
@@ -286,6 +287,7 @@ int plugins_command(const std::vector<std::string>& args) {
     std::cout << pretty(out) << "\n";
     return 0;
   }
+  if (!vm.count("describe")) std::printf("# %s\n", torch_runtime().summary().c_str());
   for (auto& v : out) {
     auto& o = v.get_object();
     std::printf("%-14s %-12s %-6s %s\n", o["kind"].as_string().c_str(), o["name"].as_string().c_str(),

@@ -12,6 +12,7 @@
 #include "ebmlab/error.hpp"
 
 #include "cli/commands.hpp"
+#include "loader/torch_runtime.hpp"
 #include "loader/version.hpp"
 #include "store/h5util.hpp"
 #include "train/trainer.hpp"
@@ -26,7 +27,7 @@ const char* const kUsage =
     "commands:\n"
     "  run FILE        validate the descriptor, then train and evaluate every variant\n"
     "  validate FILE   check a descriptor against every plugin's schema; write nothing\n"
-    "  plugins         list the loaded plugins, or describe one (--describe NAME)\n"
+    "  plugins         list the loaded plugins (after a line naming the LibTorch), or describe one\n"
     "  eval RUN.h5     evaluate a saved model (any metrics) and add the results to its log\n"
     "  sample RUN.h5   draw samples from a saved model with a sampler; HDF5 + PNG grid\n"
     "  counterfactual RUN.h5\n"
@@ -38,7 +39,7 @@ const char* const kUsage =
     "\n"
     "options:\n"
     "  -h, --help      this text; `ebmlab <command> --help` for a command's options\n"
-    "  --version       print the version\n"
+    "  --version       print the version, the commit, and the LibTorch with what it offers of CUDA\n"
     "\n"
     "Plugins are loaded from the build's plugins/ folder next to the binary, the installed\n"
     "lib/ebmlab/plugins, and every folder or file in EBMLAB_PLUGIN_PATH (colon-separated).\n"
@@ -64,7 +65,8 @@ int run_main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {
-    std::cout << "ebmlab " << ebm::kernel::kVersion << " (" << ebm::kernel::kGitCommit << ")\n";
+    std::cout << "ebmlab " << ebm::kernel::kVersion << " (" << ebm::kernel::kGitCommit << ")\n"
+              << ebm::kernel::torch_runtime().summary() << "\n";
     return 0;
   }
   std::string cmd = args[0];

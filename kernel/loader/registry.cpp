@@ -14,6 +14,7 @@
 #include <boost/dll/shared_library.hpp>
 #include <openssl/evp.h>
 
+#include "loader/elf_check.hpp"
 #include "loader/version.hpp"
 
 namespace fs = std::filesystem;
@@ -116,6 +117,7 @@ void check_safe_to_load(const std::string& path) {
 void Registry::load_file(const std::string& path) {
   auto fail = [&](const std::string& what) { throw PluginLoadError(path + ": " + what); };
   check_safe_to_load(path);
+  if (auto why = foreign_torch_reason(path); !why.empty()) throw PluginLoadError(path + ": refusing to load: " + why);
   auto handle = std::make_shared<boost::dll::shared_library>();
   try {
     handle->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);

@@ -53,10 +53,7 @@ std::string json_string(const std::string& s) {
 
 }  // namespace
 
-std::vector<RuntimeLibrary> loaded_numeric_libraries() {
-  static const std::regex kBlas(R"((^|/)lib(open)?blas|(^|/)liblapack|(^|/)libmkl|(^|/)libblis|(^|/)libflexiblas|(^|/)libatlas)",
-                                std::regex::icase);
-  static const std::regex kOpenmp(R"((^|/)lib(g|i)?omp[0-9]*\.so)", std::regex::icase);
+std::set<std::string> mapped_shared_objects() {
   std::set<std::string> paths;
   std::ifstream maps("/proc/self/maps");
   std::string line;
@@ -66,8 +63,15 @@ std::vector<RuntimeLibrary> loaded_numeric_libraries() {
     std::string path = line.substr(slash);
     if (path.find(".so") != std::string::npos) paths.insert(path);
   }
+  return paths;
+}
+
+std::vector<RuntimeLibrary> loaded_numeric_libraries() {
+  static const std::regex kBlas(R"((^|/)lib(open)?blas|(^|/)liblapack|(^|/)libmkl|(^|/)libblis|(^|/)libflexiblas|(^|/)libatlas)",
+                                std::regex::icase);
+  static const std::regex kOpenmp(R"((^|/)lib(g|i)?omp[0-9]*\.so)", std::regex::icase);
   std::vector<RuntimeLibrary> out;
-  for (auto& path : paths) {
+  for (auto& path : mapped_shared_objects()) {
     const std::string name = path.substr(path.rfind('/') + 1);
     std::string kind = std::regex_search(name, kBlas) ? "blas" : std::regex_search(name, kOpenmp) ? "openmp" : "";
     if (kind.empty()) continue;

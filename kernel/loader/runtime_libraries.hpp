@@ -3,6 +3,7 @@
 // then be told apart by their provenance (docs/user-guide.md, "Repeatability").
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ struct RuntimeLibrary {
   std::string package;  ///< the dpkg package owning the file ("" when none does, e.g. a pip wheel)
   std::string version;  ///< that package's version ("" likewise)
 };
+
+/// Every file mapped into this process whose name contains ".so" (from /proc/self/maps).
+std::set<std::string> mapped_shared_objects();
 
 /// The BLAS and OpenMP libraries mapped into this process (from /proc/self/maps).
 std::vector<RuntimeLibrary> loaded_numeric_libraries();

@@ -10,6 +10,7 @@
 
 #include "ebmlab/error.hpp"
 
+#include "loader/torch_runtime.hpp"
 #include "loader/version.hpp"
 #include "store/h5log.hpp"
 #include "store/h5util.hpp"
@@ -42,6 +43,13 @@ void write_index(const std::string& path, const IndexInfo& info) {
   write_string_attr(f, "cpu", cpu_model());
   write_int_attr(f, "threads", info.threads);
   write_string_attr(f, "git_commit", kGitCommit);
+  {
+    const TorchRuntime torch = torch_runtime();
+    write_string_attr(f, "libtorch_version", torch.version);
+    write_string_attr(f, "cuda_version", torch.cuda);
+    write_string_attr(f, "cudnn_version", torch.cudnn);
+    write_int_attr(f, "gpus_visible", torch.gpus);
+  }
   write_string_attr(f, "command_line", info.command_line);
   write_string_attr(f, "descriptor_path", info.descriptor_path);
   write_int_attr(f, "world_size", info.world_size);

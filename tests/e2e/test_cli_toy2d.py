@@ -26,6 +26,15 @@ def run_writes_complete_files(d):
         expect(f.attrs["threads"] == 1, dict(f.attrs))
         expect(b"--threads 1" in f.attrs["command_line"] or "--threads 1" in str(f.attrs["command_line"]), f.attrs["command_line"])
         expect(f["descriptor"][()].decode() == TOY, "descriptor text differs")
+        # The commit the binary was built from (read at build time, not at configure time).
+        attr = lambda k: f.attrs[k].decode() if isinstance(f.attrs[k], bytes) else str(f.attrs[k])
+        head = subprocess.run(["git", "-C", A.source, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+        want = head.stdout.strip() if head.returncode == 0 else "unknown"
+        expect(attr("git_commit") in (want, want + "-dirty"), f"git_commit {attr('git_commit')!r}, HEAD {want!r}")
+        version = subprocess.run([A.ebmlab, "--version"], capture_output=True, text=True).stdout.splitlines()
+        expect(version[1].startswith("LibTorch " + attr("libtorch_version") + ", "), (version, dict(f.attrs)))
+        expect(("built without CUDA" in version[1]) == (attr("cuda_version") == ""), (version, attr("cuda_version")))
+        expect(f.attrs["gpus_visible"] >= 0, dict(f.attrs))
         # The numeric libraries the process loaded: what ldd resolves for the binary, with owners.
         libs = json.loads(f.attrs["numeric_libraries"])
         kinds = {lib["kind"] for lib in libs}

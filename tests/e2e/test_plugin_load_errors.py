@@ -20,6 +20,8 @@ EXPECTED = {
     "duplicate": "duplicate loss 'twice'",
     "null_factory": "expected a factory, found null",
     "no_symbol": "no entry symbol 'ebmlab_plugin_info'",
+    # links a stub libtorch_cpu.so.0.99 and aborts if opened: refused from its DT_NEEDED
+    "foreign_torch": "refusing to load: it was built against another LibTorch: it links libtorch_cpu.so.0.99",
 }
 
 

@@ -1,13 +1,19 @@
 // The loader against fixture plugins built to fail, and object lifetime.
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include <doctest/doctest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "ebmlab/loss.hpp"
 
 #include "helpers.hpp"
+#include "loader/elf_check.hpp"
 #include "loader/registry.hpp"
+#include "loader/torch_runtime.hpp"
 
 using namespace ebm;
 using namespace ebm::kernel;
@@ -67,6 +73,57 @@ TEST_CASE("loader: wrong fingerprint shows both fingerprints") {
   auto found = this_build_fingerprint();
   found.torch_major += 7;
   CHECK(msg.find("found " + found.str()) != std::string::npos);
+}
+
+TEST_CASE("loader: a plugin linked to another LibTorch is refused before it is opened") {
+  // The fixture aborts the process from a static constructor if dlopen ever runs on it.
+  auto msg = load_error(fixture("foreign_torch"));
+  CHECK(msg.find(fixture("foreign_torch") + ": refusing to load: it was built against another LibTorch: it links "
+                                            "libtorch_cpu.so.0.99") == 0);
+  CHECK(msg.find("this ebmlab runs on LibTorch " TORCH_VERSION " through libtorch_cpu.so") != std::string::npos);
+  CHECK(msg.find("Rebuild the plugin against this ebmlab's LibTorch") != std::string::npos);
+}
+
+TEST_CASE("loader: the dynamic section of a real plugin names the LibTorch this process runs on") {
+  auto dyn = read_elf_dynamic(std::string(EBMLAB_PLUGIN_BUILD_DIR) + "/libebmlab_ce.so");
+  REQUIRE(dyn);
+  std::set<std::string> loaded;
+  for (const auto& l : loaded_torch_libraries()) loaded.insert(l.soname);
+  REQUIRE(!loaded.empty());
+  int torch_needed = 0;
+  for (const auto& n : dyn->needed)
+    if (is_torch_library_name(n)) {
+      ++torch_needed;
+      CHECK_MESSAGE(loaded.count(n), n);
+    }
+  CHECK(torch_needed >= 1);
+  CHECK(std::find(dyn->needed.begin(), dyn->needed.end(), "libebmlab_core.so") != dyn->needed.end());
+  CHECK(foreign_torch_reason(std::string(EBMLAB_PLUGIN_BUILD_DIR) + "/libebmlab_ce.so").empty());
+  auto stub = read_elf_dynamic(std::string(EBMLAB_FIXTURE_DIR) + "/foreign_torch/lib/libtorch_cpu.so.0.99");
+  REQUIRE(stub);
+  CHECK(stub->soname == "libtorch_cpu.so.0.99");
+  // Not an ELF file: left to dlopen, which says why.
+  const std::string text = std::string(EBMLAB_FIXTURE_DIR) + "/not_elf.so";
+  std::ofstream(text) << "not a library";
+  CHECK_FALSE(read_elf_dynamic(text));
+  CHECK(foreign_torch_reason(text).empty());
+  for (const char* name : {"libtorch.so", "libtorch_cpu.so.1.13", "libc10.so", "libc10_cuda.so", "libtorch_cuda.so"})
+    CHECK_MESSAGE(is_torch_library_name(name), name);
+  for (const char* name : {"libtorchvision.so", "libc10x.so", "libebmlab_core.so", "libtorch_cpu.a"})
+    CHECK_MESSAGE(!is_torch_library_name(name), name);
+}
+
+TEST_CASE("loader: the LibTorch runtime says its version and what it has of CUDA") {
+  const TorchRuntime rt = torch_runtime();
+  CHECK(rt.version == TORCH_VERSION);
+  CHECK(rt.summary().rfind("LibTorch " TORCH_VERSION ", ", 0) == 0);
+  CHECK(rt.cuda_built == !rt.cuda.empty());
+  CHECK(rt.gpus == static_cast<int>(torch::cuda::device_count()));
+#if TORCH_VERSION_MAJOR < 2
+  CHECK_FALSE(rt.cuda_built);  // Debian's LibTorch 1.13 has no CUDA
+  CHECK(rt.summary() == "LibTorch " TORCH_VERSION ", built without CUDA");
+#endif
+  if (rt.cuda_built) CHECK(rt.summary().find("CUDA " + rt.cuda + ", ") != std::string::npos);
 }
 
 TEST_CASE("loader: missing entry symbol") {
