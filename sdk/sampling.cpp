@@ -107,7 +107,8 @@ ClassPCA fit_class_pca(const at::Tensor& x, const at::Tensor& y, std::int64_t cl
 at::Tensor draw(const ClassPCA& p, const at::Tensor& y, double noise) {
   torch::NoGradGuard no_grad;
   auto out = p.mean.index_select(0, y).clone();
-  auto ya = y.accessor<std::int64_t, 1>();
+  const at::Tensor y_host = y.to(torch::kCPU);  // read element by element
+  auto ya = y_host.accessor<std::int64_t, 1>();
   for (std::int64_t i = 0; i < y.size(0); ++i) {
     const auto& B = p.basis[static_cast<std::size_t>(ya[i])];
     out[i] += B.mv(torch::randn({B.size(1)}, B.options()));
@@ -118,7 +119,7 @@ at::Tensor draw(const ClassPCA& p, const at::Tensor& y, double noise) {
 
 double auc(const at::Tensor& pos, const at::Tensor& neg) {
   torch::NoGradGuard no_grad;
-  auto p = pos.reshape({-1}).to(torch::kFloat64), n = neg.reshape({-1}).to(torch::kFloat64);
+  auto p = pos.reshape({-1}).to(torch::kCPU, torch::kFloat64), n = neg.reshape({-1}).to(torch::kCPU, torch::kFloat64);
   if (p.numel() == 0 || n.numel() == 0) return 0.5;
   // Rank-sum with average ranks for ties.
   auto all = torch::cat({p, n});
@@ -185,8 +186,10 @@ at::Tensor Initializer::draw(StepContext& ctx, std::int64_t n, const at::Tensor&
                      " chains needed (a replay buffer cannot be filled from a stream: use buffer_size = 0 or another init)");
     return b.x.slice(0, 0, n).clone();
   }
-  if (kind_ == "uniform") return torch::rand(shape) * (hi - lo) + lo;
-  if (kind_ == "gaussian") return (torch::randn(shape) * std_ + 0.5 * (lo + hi)).clamp(lo, hi);
+  // Noise inits on the device of the chains' labels (the batch's), from its default generator.
+  const auto on = torch::TensorOptions().device(y.defined() ? y.device() : c10::Device(c10::kCPU));
+  if (kind_ == "uniform") return torch::rand(shape, on) * (hi - lo) + lo;
+  if (kind_ == "gaussian") return (torch::randn(shape, on) * std_ + 0.5 * (lo + hi)).clamp(lo, hi);
   const Batch& all = ctx.train_set();
   if (kind_ == "class_gaussian") {
     // JEM++'s ridge 1e-4 on [-1,1] pixels is 2.5e-5 on [0,1].

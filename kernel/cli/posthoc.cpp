@@ -89,7 +89,7 @@ struct CounterfactualPath {
 CounterfactualPath counterfactual_path(Model& model, const Batch& b, std::int64_t source, std::int64_t target,
                                        const Budget& budget) {
   CounterfactualPath out;
-  const at::Tensor tgt = torch::full({1}, target, torch::kInt64);
+  const at::Tensor tgt = torch::full({1}, target, b.y.options());
   auto record = [&](const at::Tensor& x, std::int64_t step) {
     torch::NoGradGuard no_grad;
     at::Tensor logits = model.forward(x);

@@ -100,6 +100,7 @@ struct RunOptions {
   std::string worker;  ///< the one variant a --jobs worker runs ("" when not a worker)
   std::string only;
   bool resume = false, overwrite = false, allow_plugin_path = false, quiet = false, dry_run = false;
+  bool device_option = false;  ///< --device given: it became the override experiment.device=...
 };
 
 RunOptions read_run_options(const po::variables_map& vm) {
@@ -108,6 +109,12 @@ RunOptions read_run_options(const po::variables_map& vm) {
   if (positional.empty()) throw ConfigError("missing the descriptor: ebmlab run FILE (see ebmlab run --help)");
   o.file = positional.front();
   for (std::size_t i = 1; i < positional.size(); ++i) o.overrides.push_back(parse_override(positional[i]));
+  // --device is the override experiment.device=..., so it is validated, recorded with the
+  // overrides and handed to --jobs workers like any other.
+  if (vm.count("device")) {
+    o.overrides.push_back(parse_override("experiment.device=" + vm["device"].as<std::string>()));
+    o.device_option = true;
+  }
   o.threads = vm["threads"].as<int>();
   o.jobs = vm["jobs"].as<int>();
   o.nproc = vm["nproc"].as<int>();
@@ -207,6 +214,8 @@ po::options_description run_options() {
   auto add = opts.add_options();
   add("help,h", "this text");
   add("threads", po::value<int>()->default_value(0), "intra-op threads in all (0 = all cores); divided among --jobs or --nproc");
+  add("device", po::value<std::string>(),
+      "auto, cpu, cuda or cuda:N: overrides [experiment] device in every variant (the same as experiment.device=...)");
   add("dry-run", "validate and list the expanded variants; write nothing");
   add("only", po::value<std::string>(), "run only the variants matching these shell globs (comma-separated)");
   add("jobs", po::value<int>()->default_value(1), "variants in parallel, each in its own worker process");
@@ -256,6 +265,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
               << "); nothing was run\n";
     return 0;
   }
+  check_devices(configs, o.device_option);
   if (o.nproc > 1) return launch_ranks(rank_arguments(args, o), o.nproc, o.dist_timeout, command_line);
 
   std::unique_ptr<Collective> coll = join_group(denv, o.dist_timeout, configs);

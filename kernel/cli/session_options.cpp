@@ -22,6 +22,9 @@ void common_options(po::options_description& opts) {
       "raw, ema, or auto (what the checkpoint's stage evaluates with: eval_weights)");
   add("threads", po::value<int>()->default_value(0), "intra-op threads (0 = all cores)");
   add("seed", po::value<std::int64_t>()->default_value(0), "seed of the random numbers the command draws");
+  add("device", po::value<std::string>()->default_value("auto"),
+      "auto (a GPU when this LibTorch has CUDA and one is visible), cpu, cuda or cuda:N; a checkpoint written on one "
+      "device loads on any");
 }
 
 kernel::SessionRequest session_request(const po::variables_map& vm, const std::string& command) {
@@ -33,6 +36,7 @@ kernel::SessionRequest session_request(const po::variables_map& vm, const std::s
   r.weights = vm["weights"].as<std::string>();
   r.threads = vm["threads"].as<int>();
   r.seed = vm["seed"].as<std::int64_t>();
+  r.device = vm["device"].as<std::string>();
   return r;
 }
 

@@ -15,30 +15,6 @@ namespace {
 
 const std::vector<std::string> kTopLevel = {"experiment", "data", "model", "samplers", "stage", "metric", "log", "checkpoint"};
 
-/// The kernel's sections, read once into their typed structs (after validation passed,
-/// so every key holds a checked value or its default).
-void type_sections(VariantConfig& cfg, const Params& experiment, const Params& log, const Params& checkpoint,
-                   const std::vector<std::pair<Params, Params>>& stage_tables) {
-  cfg.experiment = ExperimentSpec{experiment.string("name"), experiment.integer("seed"),
-                                  experiment.has("output") ? experiment.string("output") : ""};
-  const Params& d = cfg.data.params;
-  cfg.data.dataset = d.string("dataset");
-  cfg.data.batch_size = d.integer("batch_size");
-  cfg.data.eval_batch_size = d.integer("eval_batch_size");
-  cfg.log =
-      LogSpec{log.integer("flush_every"), log.integer("samples_every"), log.integer("samples_count"), log.real("progress_every")};
-  cfg.checkpoint = CheckpointSpec{checkpoint.boolean("enabled"), checkpoint.integer("every"), checkpoint.integer("keep"),
-                                  checkpoint.string("best"), checkpoint.string("best_mode")};
-  for (std::size_t i = 0; i < cfg.stages.size() && i < stage_tables.size(); ++i) {
-    const Params& o = stage_tables[i].first;
-    const Params& s = stage_tables[i].second;
-    cfg.stages[i].optimizer = OptimizerSpec{o.string("name"), o.real("lr"),    o.real("momentum"), o.real("weight_decay"),
-                                            o.real("beta1"),  o.real("beta2"), o.real("eps"),      o.boolean("nesterov")};
-    cfg.stages[i].schedule =
-        ScheduleSpec{s.string("name"), s.integer("warmup_steps"), s.integer("step_every"), s.real("gamma"), s.real("min_lr")};
-  }
-}
-
 /// The stream a component reads: its first declared stream reference (param::stream), or
 /// "" when it declares none.
 std::string stream_of(const Schema& schema, const Params& params) {
@@ -359,6 +335,14 @@ struct Resolver {
     }
   }
 
+  void check_device() {
+    const Value* e = root.find("experiment");
+    const Value* d = e && e->type() == Value::Type::table ? e->find("device") : nullptr;
+    if (d && d->type() == Value::Type::string && !is_device_text(d->as_string()))
+      diag.add(d->loc(), "'experiment.device': expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\" (N a GPU index), found \"" +
+                             d->as_string() + "\"");
+  }
+
   void record_samplers() {
     Table samplers_out;
     for (auto& c : cfg.samplers) {
@@ -377,6 +361,7 @@ VariantConfig resolve(const Variant& variant, const Registry& registry) {
   r.cfg.name = variant.name;
   r.check_top_level();
   const Params experiment = r.plain("experiment", experiment_schema(), true);
+  r.check_device();
   r.data();
   const Params log = r.plain("log", log_schema(), false);
   const Params checkpoint = r.plain("checkpoint", checkpoint_schema(), false);

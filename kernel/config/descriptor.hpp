@@ -116,8 +116,13 @@ struct StreamSpec {
 struct ExperimentSpec {
   std::string name;
   std::int64_t seed = 0;
-  std::string output;  ///< the index file; "" = runs/<name>.h5
+  std::string output;          ///< the index file; "" = runs/<name>.h5
+  std::string device;          ///< "auto", "cpu", "cuda" or "cuda:N" (checked syntax; resolve_device() decides)
+  bool deterministic = false;  ///< LibTorch's deterministic algorithms (use_deterministic())
 };
+
+/// Whether `text` is a device the [experiment] table may name: auto, cpu, cuda, cuda:N.
+bool is_device_text(const std::string& text);
 
 /// [data]: the keys the kernel itself uses; the data layer reads every key from `params`.
 struct DataSpec {
@@ -158,6 +163,11 @@ struct VariantConfig {
 /// Validates one variant against the kernel's sections and every plugin's schema.
 /// Throws SchemaError listing every problem (each with file:line:column).
 VariantConfig resolve(const Variant& v, const Registry& registry);
+
+/// After validation (kernel_schemas.cpp): the kernel's sections read once into `cfg`'s typed
+/// structs. `stage_tables` holds each stage's optimizer and schedule tables.
+void type_sections(VariantConfig& cfg, const Params& experiment, const Params& log, const Params& checkpoint,
+                   const std::vector<std::pair<Params, Params>>& stage_tables);
 
 /// The kernel's own sections, for `ebmlab validate` and the docs.
 const Schema& experiment_schema();

@@ -1,6 +1,7 @@
 // The kernel's own descriptor sections ([experiment], [data], streams, [[stage]], [log],
 // [checkpoint]): their parameters, defaults and bounds. Plugins declare theirs in their
 // own schema(); resolve() in descriptor.cpp checks a descriptor against both.
+#include <algorithm>
 #include <cstdint>
 
 #include "config/descriptor.hpp"
@@ -24,6 +25,15 @@ const Schema& experiment_schema() {
       p::integer("seed", "global seed: a CPU run is repeatable at a fixed thread count").set_default(0).range(0, kMaxSeed),
       p::string("output", "index file to write (default runs/<name>.h5)"),
       p::string("description", "free text stored with the run").set_default(""),
+      p::string("device",
+                "where to train and evaluate: \"auto\" (the GPU when this LibTorch has CUDA and one is visible, else the "
+                "CPU), \"cpu\", \"cuda\" or \"cuda:N\"; --device overrides it")
+          .set_default("auto"),
+      p::boolean("deterministic",
+                 "LibTorch's deterministic algorithms and deterministic cuDNN without autotuning: an operation "
+                 "without a deterministic implementation then stops the run; on a GPU, two runs agree bit for bit "
+                 "(on the CPU they do anyway at a fixed thread count)")
+          .set_default(false),
   };
   return kSchema;
 }
@@ -159,6 +169,37 @@ const Schema& log_schema() {
       p::integer("samples_count", "samples kept per record (NaN-padded when a step drew fewer)").set_default(64).range(1, 1024),
   };
   return kSchema;
+}
+
+bool is_device_text(const std::string& text) {
+  if (text == "auto" || text == "cpu" || text == "cuda") return true;
+  if (text.rfind("cuda:", 0) != 0 || text.size() == 5 || text.size() > 8) return false;
+  return std::all_of(text.begin() + 5, text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// The kernel's sections, read once into their typed structs (after validation passed,
+/// so every key holds a checked value or its default).
+void type_sections(VariantConfig& cfg, const Params& experiment, const Params& log, const Params& checkpoint,
+                   const std::vector<std::pair<Params, Params>>& stage_tables) {
+  cfg.experiment = ExperimentSpec{experiment.string("name"), experiment.integer("seed"),
+                                  experiment.has("output") ? experiment.string("output") : "", experiment.string("device"),
+                                  experiment.boolean("deterministic")};
+  const Params& d = cfg.data.params;
+  cfg.data.dataset = d.string("dataset");
+  cfg.data.batch_size = d.integer("batch_size");
+  cfg.data.eval_batch_size = d.integer("eval_batch_size");
+  cfg.log =
+      LogSpec{log.integer("flush_every"), log.integer("samples_every"), log.integer("samples_count"), log.real("progress_every")};
+  cfg.checkpoint = CheckpointSpec{checkpoint.boolean("enabled"), checkpoint.integer("every"), checkpoint.integer("keep"),
+                                  checkpoint.string("best"), checkpoint.string("best_mode")};
+  for (std::size_t i = 0; i < cfg.stages.size() && i < stage_tables.size(); ++i) {
+    const Params& o = stage_tables[i].first;
+    const Params& s = stage_tables[i].second;
+    cfg.stages[i].optimizer = OptimizerSpec{o.string("name"), o.real("lr"),    o.real("momentum"), o.real("weight_decay"),
+                                            o.real("beta1"),  o.real("beta2"), o.real("eps"),      o.boolean("nesterov")};
+    cfg.stages[i].schedule =
+        ScheduleSpec{s.string("name"), s.integer("warmup_steps"), s.integer("step_every"), s.real("gamma"), s.real("min_lr")};
+  }
 }
 
 }  // namespace ebm::kernel

@@ -6,6 +6,8 @@
 
 namespace ebm::kernel {
 
+// The random numbers come from the stream's host generator whatever the device of x, and
+// are moved to x's device: a stream draws the same augmentations on a CPU and on a GPU.
 namespace {
 
 at::Tensor random_crop(const at::Tensor& x, std::int64_t pad, at::Generator& gen) {
@@ -21,7 +23,7 @@ at::Tensor random_crop(const at::Tensor& x, std::int64_t pad, at::Generator& gen
 }
 
 at::Tensor random_flip(const at::Tensor& x, at::Generator& gen) {
-  auto flip = torch::rand({x.size(0)}, gen).lt(0.5).view({-1, 1, 1, 1});
+  auto flip = torch::rand({x.size(0)}, gen).lt(0.5).view({-1, 1, 1, 1}).to(x.device());
   return torch::where(flip, x.flip({3}), x);
 }
 
@@ -31,10 +33,10 @@ at::Tensor strong_extra(const at::Tensor& x, double lo, double hi, at::Generator
   const std::int64_t side = std::max<std::int64_t>(H / 2, 1);
   auto cy = torch::randint(0, H, {B, 1, 1}, gen, torch::kInt64), cx = torch::randint(0, W, {B, 1, 1}, gen, torch::kInt64);
   auto rows = torch::arange(H, torch::kInt64).view({1, H, 1}), cols = torch::arange(W, torch::kInt64).view({1, 1, W});
-  auto inside = (rows - cy).abs().le(side / 2) & (cols - cx).abs().le(side / 2);
+  auto inside = ((rows - cy).abs().le(side / 2) & (cols - cx).abs().le(side / 2)).to(x.device());
   auto out = x.masked_fill(inside.unsqueeze(1), lo);
-  auto brightness = (torch::rand({B, 1, 1, 1}, gen) - 0.5) * 0.4 * (hi - lo);
-  auto contrast = 1.0 + (torch::rand({B, 1, 1, 1}, gen) - 0.5) * 0.4;
+  auto brightness = ((torch::rand({B, 1, 1, 1}, gen) - 0.5) * 0.4 * (hi - lo)).to(x.device());
+  auto contrast = (1.0 + (torch::rand({B, 1, 1, 1}, gen) - 0.5) * 0.4).to(x.device());
   auto mean = out.mean({1, 2, 3}, true);
   return ((out - mean) * contrast + mean + brightness).clamp(lo, hi);
 }

@@ -138,7 +138,23 @@ std::pair<at::Tensor, at::Tensor> make_toy(const std::string& kind, std::int64_t
 }  // namespace
 
 Batch Split::take(const at::Tensor& idx) const {
-  return Batch{x.defined() ? x.index_select(0, idx) : read(idx), y.index_select(0, idx)};
+  // Rows are picked where the split lives; an on-demand split reads its files from host indices.
+  const at::Tensor here = idx.to(y.device());
+  return Batch{x.defined() ? x.index_select(0, here) : read(idx.to(at::kCPU)).to(y.device()), y.index_select(0, here)};
+}
+
+Dataset on_device(const Dataset& d, const c10::Device& device) {
+  auto move = [&](Split s) {
+    if (s.x.defined()) s.x = s.x.to(device);
+    if (s.y.defined()) s.y = s.y.to(device);
+    return s;
+  };
+  Dataset out = d;
+  out.train = move(d.train);
+  out.val = move(d.val);
+  out.test = move(d.test);
+  for (auto& [name, split] : out.sources) split = move(split);
+  return out;
 }
 
 Batch Split::rows(std::int64_t begin, std::int64_t end) const {

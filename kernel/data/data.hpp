@@ -8,6 +8,7 @@
 #include <string>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include "ebmlab/context.hpp"
 #include "ebmlab/schema.hpp"
@@ -35,6 +36,11 @@ struct Dataset {
   Split test;
   std::map<std::string, Split> sources;  ///< streams drawing from another data set: its training split
 };
+
+/// The same data set with every held split on `device` (x and y moved once; a split read on
+/// demand keeps reading on the host and hands its batches over). On the device it already
+/// uses, the tensors are shared, not copied. Batches taken from it live on `device`.
+Dataset on_device(const Dataset& d, const c10::Device& device);
 
 /// Reads a gzip-compressed IDX file (uint8 data) and checks its header against the
 /// decompressed length before allocating. Throws DataError naming the file on any problem.

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <c10/core/Device.h>
+
 namespace ebm::kernel {
 
 struct TorchRuntime {
@@ -19,5 +21,20 @@ struct TorchRuntime {
 };
 
 TorchRuntime torch_runtime();
+
+/// The device a descriptor's or --device's text names (syntax already checked: auto, cpu,
+/// cuda, cuda:N). "auto" is the first GPU when this LibTorch has CUDA and one is visible,
+/// else the CPU. A GPU this process cannot use is a ConfigError (exit 2) that names the
+/// LibTorch found and what to do; `where` says who asked ("[experiment] device", "--device").
+c10::Device resolve_device(const std::string& text, const std::string& where);
+
+/// "cpu", or "cuda:N" followed by the GPU's name as nvidia-smi gives it, e.g.
+/// "cuda:0 (NVIDIA H200)" (just "cuda:N" without nvidia-smi).
+std::string describe_device(const c10::Device& device);
+
+/// Sets LibTorch's deterministic algorithms (an operation without a deterministic version
+/// then throws), deterministic cuDNN and no cuDNN autotuning, or puts back the defaults.
+/// On: CUBLAS_WORKSPACE_CONFIG=:4096:8 unless already set (cuBLAS needs it to be deterministic).
+void use_deterministic(bool on);
 
 }  // namespace ebm::kernel

@@ -21,7 +21,8 @@ std::string shape_str(const std::vector<std::int64_t>& s) { return c10::str(c10:
 
 }  // namespace
 
-EvalServices::EvalServices(DataInfo info, const Registry& registry) : info_(std::move(info)), registry_(registry) {}
+EvalServices::EvalServices(DataInfo info, const Registry& registry, c10::Device device)
+    : info_(std::move(info)), registry_(registry), device_(device) {}
 EvalServices::~EvalServices() = default;
 
 at::Tensor convert_images(const at::Tensor& x, const DataInfo& from, const DataInfo& to) {
@@ -65,7 +66,8 @@ const Batch& EvalServices::other_dataset(const std::string& name, const std::str
   // Evenly spaced rows, so a capped set still covers every class of an ordered split.
   Batch b = split.size() > n ? split.take(torch::linspace(0, static_cast<double>(split.size() - 1), n).round().to(torch::kInt64))
                              : split.whole();
-  b.x = convert_images(b.x, d.info, info_);
+  b.x = convert_images(b.x, d.info, info_).to(device_);
+  b.y = b.y.to(device_);
   return datasets_.emplace(key, b).first->second;
 }
 
@@ -83,6 +85,7 @@ Embedding EvalServices::embed(const std::string& checkpoint, const at::Tensor& x
     it = references_.emplace(checkpoint, std::move(ref)).first;
   }
   Reference& ref = it->second;
+  ref.model->to(x.device());  // where its inputs are (a no-op after the first call)
   torch::NoGradGuard no_grad;
   ModeGuard guard(*ref.model, ModelMode::eval);
   at::Tensor input = convert_images(x.detach(), info_, ref.info);

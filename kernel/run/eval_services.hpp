@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <c10/core/Device.h>
+
 #include "ebmlab/context.hpp"
 
 #include "train/services.hpp"
@@ -20,7 +22,9 @@ class EvalServices final : public Services {
  public:
   /// `registry`: the command's own, so plugins it loaded from anywhere (--allow-plugin-path
   /// included) build the reference networks too. It must outlive this object.
-  EvalServices(DataInfo info, const Registry& registry);
+  /// `device`: where the other data sets are handed over (reference networks follow the
+  /// inputs they are asked to embed).
+  EvalServices(DataInfo info, const Registry& registry, c10::Device device = c10::Device(c10::kCPU));
   ~EvalServices() override;
 
   const Batch& other_dataset(const std::string& name, const std::string& path, std::int64_t n) override;
@@ -34,6 +38,7 @@ class EvalServices final : public Services {
   };
   DataInfo info_;
   const Registry& registry_;
+  c10::Device device_;
   std::map<std::string, Batch> datasets_;
   std::map<std::string, Reference> references_;
   std::map<std::string, std::string> loaded_;

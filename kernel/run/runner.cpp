@@ -18,6 +18,7 @@
 #include "config/json.hpp"
 #include "loader/registry.hpp"
 #include "loader/runtime_libraries.hpp"
+#include "loader/torch_runtime.hpp"
 #include "run/eval_services.hpp"
 #include "store/checkpoint.hpp"
 #include "store/h5log.hpp"
@@ -101,13 +102,29 @@ std::vector<Plan> plan_variants(const std::vector<VariantConfig>& configs, const
   return plans;
 }
 
+namespace {
+
+/// A resolved configuration without [experiment] device: a run may resume on another device
+/// (checkpoints are device-neutral), and runs recorded before the key existed compare equal.
+std::string comparable(json::value v) {
+  if (auto* o = v.if_object())
+    if (auto* e = o->if_contains("experiment"); e && e->is_object()) e->as_object().erase("device");
+  return json::serialize(v);
+}
+
+}  // namespace
+
+void check_devices(const std::vector<VariantConfig>& configs, bool from_option) {
+  for (auto& c : configs) resolve_device(c.experiment.device, from_option ? "--device" : "[experiment] device");
+}
+
 void check_resumable(const std::string& index, const std::vector<VariantConfig>& configs) {
   if (!fs::exists(index)) return;
   json::object recorded = json::parse(read_string(index, "resolved")).as_object();
   for (auto& c : configs) {
     auto it = recorded.find(c.name);
     if (it == recorded.end()) continue;
-    if (json::serialize(it->value()) != json::serialize(to_json(c.resolved)))
+    if (comparable(it->value()) != comparable(to_json(c.resolved)))
       throw ConfigError(index + ": variant '" + c.name +
                         "' was run with a different configuration than the descriptor "
                         "and overrides give now; --resume needs the same ones (or pass --overwrite to start over)");
@@ -161,6 +178,31 @@ std::vector<const Dataset*> load_plan_data(const std::vector<Plan>& plans, std::
   return data_of;
 }
 
+namespace {
+
+/// The variant's log, laid out afresh; resuming, the records of the earlier log up to the
+/// checkpoint are carried over and `wall` set to the last wall time kept.
+std::unique_ptr<VariantLog> open_variant_log(const Plan& plan, const VariantLog::Layout& layout, const std::string& old_log,
+                                             double& wall) {
+  const VariantConfig& cfg = *plan.cfg;
+  // The earlier log is moved aside first, so a crash while resuming can resume again.
+  if (plan.from_step >= 0 && !fs::exists(old_log) && fs::exists(plan.log_path)) fs::rename(plan.log_path, old_log);
+  auto log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), layout);
+  if (plan.from_step >= 0 && fs::exists(old_log)) {
+    std::map<std::string, std::int64_t> rows;
+    for (auto& [k, v] : read_checkpoint(plan.checkpoint).counters)
+      if (k.rfind("log_rows:", 0) == 0) {
+        std::string series = k.substr(9);
+        std::replace(series.begin(), series.end(), '|', '/');
+        rows[series] = v;
+      }
+    wall = log->carry_over(old_log, plan.from_step, rows);
+  }
+  return log;
+}
+
+}  // namespace
+
 /// Trains one variant in this process; returns 0 (completed/diverged), 1 (failed), 130/143.
 int run_variant(const Plan& plan, const Dataset& data, const Registry& registry, Progress& progress, Collective* coll) {
   const VariantConfig& cfg = *plan.cfg;
@@ -179,25 +221,17 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
     }
   }
   try {
+    // Checked before anything was written (check_devices); resolved again here for workers.
+    const c10::Device device = resolve_device(cfg.experiment.device, "[experiment] device");
+    use_deterministic(cfg.experiment.deterministic);
     Components comps = build_components(cfg, registry, data.info);
+    VariantLog::Layout layout = log_layout(comps);
+    layout.attrs["/"]["device"] = describe_device(device);
     double wall = 0.0;
-    if (writer) {
-      // The earlier log is moved aside first, so a crash while resuming can resume again.
-      if (plan.from_step >= 0 && !fs::exists(old_log) && fs::exists(plan.log_path)) fs::rename(plan.log_path, old_log);
-      log = std::make_unique<VariantLog>(plan.log_path, cfg.name, json::serialize(to_json(cfg.resolved)), log_layout(comps));
-      if (plan.from_step >= 0 && fs::exists(old_log)) {
-        std::map<std::string, std::int64_t> rows;
-        for (auto& [k, v] : read_checkpoint(plan.checkpoint).counters)
-          if (k.rfind("log_rows:", 0) == 0) {
-            std::string series = k.substr(9);
-            std::replace(series.begin(), series.end(), '|', '/');
-            rows[series] = v;
-          }
-        wall = log->carry_over(old_log, plan.from_step, rows);
-      }
-    }
-    EvalServices services(data.info, registry);
+    if (writer) log = open_variant_log(plan, layout, old_log, wall);
+    EvalServices services(data.info, registry, device);
     TrainerSetup setup(log.get(), &progress);
+    setup.device = device;
     if (writer) setup.checkpoint_dir = plan.ckpt_dir;
     setup.services = &services;
     setup.collective = coll;

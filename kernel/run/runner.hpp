@@ -37,6 +37,9 @@ std::vector<Plan> plan_variants(const std::vector<VariantConfig>& configs, const
 /// --resume refuses a variant whose configuration now resolves differently from the one
 /// the index recorded (ConfigError naming it).
 void check_resumable(const std::string& index, const std::vector<VariantConfig>& configs);
+/// Every variant's [experiment] device exists here (ConfigError, exit 2, naming the LibTorch
+/// found); `from_option`: --device set it, and the message says so.
+void check_devices(const std::vector<VariantConfig>& configs, bool from_option);
 
 /// Loads the data of every plan that runs, before anything is written; variants with the
 /// same [data] table and seed share one data set (kept in `loaded`). nullptr for skipped plans.

@@ -12,6 +12,7 @@
 
 #include "config/descriptor.hpp"
 #include "config/json.hpp"
+#include "loader/torch_runtime.hpp"
 #include "store/checkpoint.hpp"
 
 namespace json = boost::json;
@@ -43,11 +44,16 @@ std::unique_ptr<Session> open_session(const SessionRequest& req, const TreeEdit&
   if (threads < 0) throw ConfigError("--threads " + std::to_string(threads) + ": expected 0 (all cores) or a positive count");
   torch::set_num_threads(threads == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : threads);
   torch::manual_seed(static_cast<std::uint64_t>(req.seed));
+  if (!is_device_text(req.device))
+    throw ConfigError("--device " + req.device + ": expected auto, cpu, cuda or cuda:N (N a GPU index)");
+  const c10::Device device = resolve_device(req.device, "--device");
 
   auto s = std::make_unique<Session>();
+  s->device = device;
   s->registry = std::make_unique<Registry>();
   s->registry->load_default_path();
   s->run = open_saved_run(req.run, req.variant, *s->registry);
+  use_deterministic(s->run.cfg.experiment.deterministic);
   // Before any work: a log that cannot take the results fails now, not after the evaluation.
   if (writes) PosthocWriter::check_writable(s->run.log);
   const VariantConfig trained = s->run.cfg;
@@ -61,11 +67,12 @@ std::unique_ptr<Session> open_session(const SessionRequest& req, const TreeEdit&
   CheckpointData cd = read_checkpoint(s->checkpoint);
   s->checkpoint_sha256 = sha256_file(s->checkpoint);
   s->step = cd.step;
-  s->data = load_run_data(s->run);
+  s->data = on_device(load_run_data(s->run), device);
   s->comps = std::make_unique<Components>(build_components(s->run.cfg, *s->registry, s->data.info));
   s->progress = std::make_unique<Progress>(false, 1e9, true);
-  s->services = std::make_unique<EvalServices>(s->data.info, *s->registry);
+  s->services = std::make_unique<EvalServices>(s->data.info, *s->registry, device);
   TrainerSetup setup(nullptr, s->progress.get());
+  setup.device = device;
   setup.services = s->services.get();
   s->trainer = std::make_unique<Trainer>(s->run.cfg, *s->comps, s->data, setup);
   s->trainer->load_for_evaluation(cd, s->checkpoint, unchanged_samplers(trained, s->run.cfg));
@@ -84,6 +91,7 @@ void describe_source(PosthocWriter& w, const Session& s) {
   w.attr("", "checkpoint_sha256", s.checkpoint_sha256);
   w.attr("", "checkpoint_step", static_cast<double>(s.step));
   w.attr("", "weights", s.weights);
+  w.attr("", "device", describe_device(s.device));
 }
 
 void apply_weights(Session& s) {

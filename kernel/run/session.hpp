@@ -29,6 +29,7 @@ struct SessionRequest {
   std::string weights = "auto";     ///< raw, ema or auto
   int threads = 0;                  ///< intra-op threads (0 = all cores)
   std::int64_t seed = 0;            ///< seed of the random numbers the command draws
+  std::string device = "auto";      ///< auto, cpu, cuda or cuda:N (--device; resolve_device())
 };
 
 /// A saved variant with a checkpoint loaded into a trainer, ready to evaluate or sample.
@@ -43,6 +44,7 @@ struct Session {
   std::string checkpoint, checkpoint_sha256;
   std::string weights;  ///< raw | ema, as resolved from --weights
   std::int64_t step = 0;
+  c10::Device device = c10::Device(c10::kCPU);  ///< where the model and data were put
 };
 
 /// Changes a run's resolved configuration before it is validated again (eval's metrics).

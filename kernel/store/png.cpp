@@ -24,7 +24,7 @@ void write_png_grid(const std::string& path, const at::Tensor& images, double lo
   const std::int64_t cell_w = w * scale + 1, cell_h = h * scale + 1;
   const std::int64_t width = cols * cell_w + 1, height = rows * cell_h + 1;
   // Map [lo, hi] to [0, 255]; NaN padding becomes 0 (black).
-  at::Tensor x = images.detach().to(torch::kFloat32).contiguous();
+  at::Tensor x = images.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   at::Tensor u8 = torch::nan_to_num((x - lo) / (hi - lo), 0.0).clamp(0, 1).mul(255).round().to(torch::kUInt8).contiguous();
   const std::uint8_t* px = u8.data_ptr<std::uint8_t>();
   std::vector<std::uint8_t> canvas(static_cast<size_t>(width * height * 3), 40);

@@ -72,7 +72,7 @@ void PosthocWriter::attr(const std::string& group, const std::string& name, doub
 }
 
 void PosthocWriter::tensor(const std::string& path, const at::Tensor& t) {
-  at::Tensor c = t.detach().contiguous();
+  at::Tensor c = t.detach().to(at::kCPU).contiguous();
   hid_t type;
   if (c.scalar_type() == at::kLong)
     type = H5T_NATIVE_INT64;

@@ -120,7 +120,7 @@ EvalResults evaluate_metrics(Components& comps, StepState& state, const Split& d
     for (auto& [term, t] : tensors) {
       out.tensors[m.name + "/" + term] = t;
       if (!log) continue;
-      at::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+      at::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
       log->append_tensor(log->tensor_id("eval/" + when.split + "/" + m.name + "/" + term), when.step, c.data_ptr<float>(),
                          static_cast<std::size_t>(c.numel()));
     }

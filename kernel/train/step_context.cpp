@@ -127,12 +127,14 @@ void StepState::flush() {
   range_checks_.clear();
   // One transfer for all: each term converted to double where it lives, then stacked,
   // followed by the extremes of the samples whose sampler promised the data range.
+  // Terms a plugin built on the host join the device's (torch::stack needs one device).
+  const c10::Device where = logged.empty() ? ranges.front().min.device() : logged.front().second.device();
   std::vector<at::Tensor> values;
   values.reserve(logged.size() + 2 * ranges.size());
-  for (auto& [key, t] : logged) values.push_back(t.to(torch::kFloat64));
+  for (auto& [key, t] : logged) values.push_back(t.to(where, torch::kFloat64));
   for (auto& r : ranges) {
-    values.push_back(r.min.to(torch::kFloat64));
-    values.push_back(r.max.to(torch::kFloat64));
+    values.push_back(r.min.to(where, torch::kFloat64));
+    values.push_back(r.max.to(where, torch::kFloat64));
   }
   const at::Tensor host = torch::stack(values).to(torch::kCPU);
   const double* v = host.data_ptr<double>();

@@ -6,7 +6,9 @@
 #include <string>
 #include <type_traits>
 
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 namespace ebm::kernel {
 
@@ -25,6 +27,17 @@ auto optimizer_state_key(const Optimizer& optimizer, const at::Tensor& param) {
   } else {
     return static_cast<Key>(param.unsafeGetTensorImpl());
   }
+}
+
+/// The default random generator of CUDA device `index`, through LibTorch's CUDA hooks (no
+/// CUDA headers needed): 1.13 names it getDefaultCUDAGenerator, 2.x getDefaultGenerator
+/// (AcceleratorHooksInterface). Throws (c10::Error) on a LibTorch without CUDA.
+inline at::Generator cuda_default_generator(c10::DeviceIndex index) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::detail::getCUDAHooks().getDefaultGenerator(index);
+#else
+  return at::detail::getCUDAHooks().getDefaultCUDAGenerator(index);
+#endif
 }
 
 }  // namespace ebm::kernel

@@ -51,6 +51,9 @@ struct TrainerSetup {
   const CheckpointData* resume = nullptr;  ///< resuming: the state to continue from (restore())
   std::string resume_source;               ///< the checkpoint file `resume` was read from (for messages)
   double wall_offset = 0.0;                ///< resuming: wall times continue from the last one the log kept
+  /// Where the model, the data set and every batch live (resolve_device() chose it). The
+  /// trainer moves the model and its copy of the data set there once, at construction.
+  c10::Device device = c10::Device(c10::kCPU);
 };
 
 class Trainer {
@@ -127,7 +130,8 @@ class Trainer {
 
   const VariantConfig& cfg_;
   Components& comps_;
-  const Dataset& data_;
+  const c10::Device device_;
+  const Dataset data_;  ///< the data set on the trainer's device (tensors shared when it is already there)
   VariantLog* log_;
   Progress* progress_;
   std::unique_ptr<Services> no_services_;  ///< stands in when the setup gives none

@@ -12,6 +12,14 @@
 
 namespace ebm::kernel {
 
+namespace {
+
+at::Generator cuda_generator(const c10::Device& device) {
+  return cuda_default_generator(device.index() < 0 ? 0 : device.index());
+}
+
+}  // namespace
+
 CheckpointData Trainer::snapshot() const {
   CheckpointData d;
   d.variant = cfg_.name;
@@ -47,6 +55,8 @@ CheckpointData Trainer::snapshot() const {
   for (auto& stage : comps_.stage_losses)
     for (auto& l : stage) d.components[l.name] = l.object->state();
   d.rng["torch"] = at::detail::getDefaultCPUGenerator().get_state();
+  // On a GPU the samplers draw from its generator: kept too (restored only on a GPU).
+  if (device_.is_cuda()) d.rng["torch_cuda"] = cuda_generator(device_).get_state();
   for (auto& st : streams_) {
     d.rng["stream_" + st.spec.name] = st.gen.get_state();
     d.counters["stream_" + st.spec.name + "_batches"] = st.batches;
@@ -66,7 +76,7 @@ std::vector<at::Tensor> Trainer::checked_ema(const CheckpointData& d, const std:
       throw DataError(source + ": ema/" + std::to_string(i) + " is " + std::string(c10::toString(d.ema[i].scalar_type())) + " " +
                       c10::str(d.ema[i].sizes()) + " but the model's tensor " + std::to_string(i) + " is " +
                       c10::toString(model[i].scalar_type()) + " " + c10::str(model[i].sizes()));
-    out.push_back(d.ema[i].to(model[i].scalar_type()).clone());
+    out.push_back(d.ema[i].to(model[i].device(), model[i].scalar_type()).clone());
   }
   return out;
 }
@@ -119,7 +129,7 @@ at::Tensor optimizer_tensor(const CheckpointData& d, std::size_t i, const at::Te
     throw DataError(source + ": optimizer/" + k + key + " is " + c10::toString(t.scalar_type()) + " " + c10::str(t.sizes()) +
                     ", parameter " + std::to_string(i) + " is " + c10::toString(param.scalar_type()) + " " +
                     c10::str(param.sizes()));
-  return t.to(param.scalar_type()).clone();
+  return t.to(param.device(), param.scalar_type()).clone();
 }
 
 /// The optimizer's per-parameter state (Adam moments or SGD momentum) from a checkpoint.
@@ -189,6 +199,10 @@ void Trainer::restore(const CheckpointData& d, const std::string& source) {
     for (auto& l : stage) load_component_state(*l.object, l.name, d, source);
   auto def = at::detail::getDefaultCPUGenerator();
   load_generator(d, "torch", def, source);
+  if (device_.is_cuda()) {
+    auto gpu = cuda_generator(device_);
+    load_generator(d, "torch_cuda", gpu, source);
+  }
   for (auto& st : streams_) {
     load_generator(d, "stream_" + st.spec.name, st.gen, source);
     if (auto it = d.counters.find("stream_" + st.spec.name + "_batches"); it != d.counters.end()) st.batches = it->second;

@@ -38,6 +38,29 @@ def invalid_descriptor_writes_nothing(d):
 
 
 @case
+def a_device_this_build_cannot_use_is_exit_2_before_anything_is_written(d):
+    desc = write(os.path.join(d, "toy.toml"), TOY)
+    r = run(A.ebmlab, "--version")
+    if "built without CUDA" not in r.stdout and " 0 GPUs visible" not in r.stdout:
+        print("  (a GPU is visible: the refusal of cuda is not testable here)")
+        return
+    for how in (["--device", "cuda"], ["experiment.device=cuda:0"]):
+        r = run(A.ebmlab, "run", desc, *how, cwd=d)
+        expect(r.returncode == 2, f"{how}: exit {r.returncode}: {r.stderr}")
+        expect("cuda" in r.stderr and "LibTorch " in r.stderr and ('"cpu"' in r.stderr), f"{how}: {r.stderr}")
+        expect(not os.path.exists(os.path.join(d, "runs")), f"{how}: something was written")
+    # A name that is no device at all: located at its key, also for --device.
+    bad = write(os.path.join(d, "bad.toml"), TOY.replace('name = "toy"', 'name = "toy"\ndevice = "gpu0"'))
+    r = run(A.ebmlab, "validate", bad)
+    expect(r.returncode == 2 and "bad.toml:" in r.stderr and "'experiment.device': expected" in r.stderr, r.stderr)
+    r = run(A.ebmlab, "run", desc, "--device", "cuda:x", cwd=d)
+    expect(r.returncode == 2 and "experiment.device=cuda:x" in r.stderr, r.stderr)
+    # eval, sample and counterfactual take --device too, checked before they open anything.
+    r = run(A.ebmlab, "eval", os.path.join(d, "missing.h5"), "--device", "cuda", cwd=d)
+    expect(r.returncode == 2 and "--device" in r.stderr and "LibTorch " in r.stderr, r.stderr)
+
+
+@case
 def unknown_plugin_lists_available(d):
     bad = write(os.path.join(d, "bad.toml"), TOY.replace('plugin = "accuracy"', 'plugin = "acuracy"'))
     r = run(A.ebmlab, "validate", bad)

@@ -299,10 +299,15 @@ def sigterm_stops_with_a_checkpoint_and_resume_completes(d):
     # Without --resume (or --overwrite) the interrupted output is not touched.
     r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", cwd=work)
     expect(r.returncode == 2 and "--resume" in r.stderr, f"exit {r.returncode}: {r.stderr}")
-    r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", "--resume", cwd=work)
+    # The device is not part of what must match: a run begun with device "auto" resumes on
+    # an explicit one (checkpoints are device-neutral), and the log names where it ran.
+    r = run(A.ebmlab, "run", desc, "--threads", "1", "--quiet", "--resume", "--device", "cpu", cwd=work)
     expect(r.returncode == 0, f"--resume: exit {r.returncode}: {r.stderr}")
     check_resumed_log(os.path.join(work, "runs", "toy", "long.h5"))
     same_results(work, ref, "long")
+    with h5py.File(os.path.join(work, "runs", "toy", "long.h5"), "r") as f:
+        device = f.attrs["device"]
+        expect((device.decode() if isinstance(device, bytes) else device) == "cpu", dict(f.attrs))
 
 
 @case

@@ -128,8 +128,12 @@ def fgsm_der_variants_run(d):
         plain, der = f["variants/fgsm"], f["variants/fgsm_der"]
         expect(status(plain) == "completed" and status(der) == "completed", (status(plain), status(der)))
         expect(rows(plain, "curves/der/delta_e") == 4 and rows(der, "curves/der/delta_e") == 4, "delta E logged per step")
-        expect(all(v == 0.0 for v in plain["curves/der/loss"][:]["value"]), "the plain variant's DER has zero weights")
-        expect(any(v > 0.0 for v in der["curves/der/loss"][:]["value"]), "the DER variant regularizes")
+        expect(all(v == 0.0 for v in plain["curves/der/loss"][:]["value"]), "the plain variant's DER only logs")
+        # The paper's single-step rule: DER penalizes exactly the steps with abnormal examples
+        # (the unit tests check the value; here the wiring through the descriptor).
+        loss, aae = der["curves/der/loss"][:]["value"], der["curves/der/aae_fraction"][:]["value"]
+        expect(len(loss) == 4 and all((l > 0.0) == (a > 0.0) for l, a in zip(loss, aae)),
+               f"DER loss {list(loss)} against abnormal-example fractions {list(aae)}")
 
 
 finish()

@@ -183,3 +183,25 @@ TEST_CASE("image_folder: PNGs per class folder, resized and cropped, decoded on 
   msg = test::error_of<DataError>([&] { load_dataset(data_params("dataset = \"image_folder\"\npath = \"/nonexistent\"\n"), 0); });
   CHECK(msg.find("train/ and test/") != std::string::npos);
 }
+
+TEST_CASE("on_device: held splits move once (shared where they already are); on-demand reads hand batches over") {
+  Dataset d;
+  d.train.x = torch::arange(12, torch::kFloat32).view({6, 2});
+  d.train.y = torch::arange(6, torch::kInt64);
+  int reads = 0;
+  d.test.y = torch::arange(4, torch::kInt64);
+  d.test.read = [&reads](const at::Tensor& idx) {
+    ++reads;
+    CHECK(idx.device().is_cpu());  // files are read with host indices
+    return idx.to(torch::kFloat32).view({-1, 1}) * 10;
+  };
+  const Dataset on = on_device(d, c10::Device(c10::kCPU));
+  CHECK(on.train.x.data_ptr() == d.train.x.data_ptr());  // no copy on the device it is on
+  const Batch b = on.train.take(torch::tensor({4, 1}, torch::kInt64));
+  CHECK(torch::equal(b.x, torch::tensor({{8.0f, 9.0f}, {2.0f, 3.0f}})));
+  CHECK(torch::equal(b.y, torch::tensor({4, 1}, torch::kInt64)));
+  const Batch t = on.test.take(torch::tensor({3, 0}, torch::kInt64));
+  CHECK(reads == 1);
+  CHECK(torch::equal(t.x, torch::tensor({{30.0f}, {0.0f}})));
+  CHECK(t.x.device() == on.test.y.device());
+}

@@ -60,6 +60,21 @@ TEST_CASE("descriptor: a valid descriptor resolves with defaults filled in") {
   CHECK(c.stages[0].optimizer.name == "sgd");
   CHECK(c.stages[0].losses.at(0).weight == 1.0);
   CHECK(c.metrics.at(0).name == "accuracy");
+  CHECK(c.experiment.device == "auto");  // a GPU when there is one, else the CPU
+  CHECK_FALSE(c.experiment.deterministic);
+}
+
+TEST_CASE("descriptor: [experiment] device takes auto, cpu, cuda and cuda:N, located otherwise") {
+  for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:7", "cuda:123"}) {
+    const std::string text = replace(kValid, "name = \"t\"", std::string("name = \"t\"\ndevice = \"") + ok + "\"");
+    Descriptor d{"d.toml", text, parse_toml_text(text, "d.toml"), {}};
+    CHECK(resolve(expand(d).at(0), test::registry()).experiment.device == ok);
+  }
+  for (const char* bad : {"gpu", "cuda:", "cuda:-1", "cuda:a", "CPU", "cuda:1234", "cuda0"}) {
+    const auto msg = resolve_error(replace(kValid, "name = \"t\"", std::string("name = \"t\"\ndevice = \"") + bad + "\""));
+    CHECK_MESSAGE(msg.find("d.toml:3:") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("'experiment.device': expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"") != std::string::npos, msg);
+  }
 }
 
 TEST_CASE("descriptor: TOML syntax errors name line and column") {

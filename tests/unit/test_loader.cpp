@@ -1,8 +1,10 @@
 // The loader against fixture plugins built to fail, and object lifetime.
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 
+#include <ATen/Context.h>
 #include <doctest/doctest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -124,6 +126,18 @@ TEST_CASE("loader: the LibTorch runtime says its version and what it has of CUDA
   CHECK(rt.summary() == "LibTorch " TORCH_VERSION ", built without CUDA");
 #endif
   if (rt.cuda_built) CHECK(rt.summary().find("CUDA " + rt.cuda + ", ") != std::string::npos);
+}
+
+TEST_CASE("loader: use_deterministic switches LibTorch's deterministic algorithms and cuDNN autotuning") {
+  use_deterministic(true);
+  CHECK(at::globalContext().deterministicAlgorithms());
+  CHECK(at::globalContext().deterministicCuDNN());
+  CHECK_FALSE(at::globalContext().benchmarkCuDNN());
+  CHECK(std::string(std::getenv("CUBLAS_WORKSPACE_CONFIG")) != "");
+  use_deterministic(false);
+  CHECK_FALSE(at::globalContext().deterministicAlgorithms());
+  CHECK_FALSE(at::globalContext().deterministicCuDNN());
+  CHECK(describe_device(c10::Device(c10::kCPU)) == "cpu");
 }
 
 TEST_CASE("loader: missing entry symbol") {

@@ -38,7 +38,8 @@ class LangevinGuided : public ebm::Sampler {
     at::Tensor target = threshold_ > 0 ? class_energy(ctx).index_select(0, y) : at::Tensor();
     at::Tensor x = init_.draw(ctx, n, y, stream_);
     at::Tensor velocity = torch::zeros_like(x);
-    at::Tensor active = torch::ones({n}, torch::kBool), taken = torch::zeros({n}, torch::kFloat64);
+    const auto on = torch::TensorOptions().device(x.device());
+    at::Tensor active = torch::ones({n}, on.dtype(torch::kBool)), taken = torch::zeros({n}, on.dtype(torch::kFloat64));
     at::Tensor e;
     for (std::int64_t t = 0; t <= steps_; ++t) {
       x = x.detach().requires_grad_(t < steps_);
@@ -57,7 +58,8 @@ class LangevinGuided : public ebm::Sampler {
       taken += active.to(torch::kFloat64);
     }
     x = x.detach();
-    ctx.log("stopped_fraction", threshold_ > 0 ? 1.0 - active.to(torch::kFloat64).mean() : torch::zeros({}, torch::kFloat64));
+    ctx.log("stopped_fraction",
+            threshold_ > 0 ? 1.0 - active.to(torch::kFloat64).mean() : torch::zeros({}, on.dtype(torch::kFloat64)));
     ctx.log("mean_steps", taken.mean());
     ctx.log("e_sample", e.detach().mean());
     return x;
@@ -68,11 +70,12 @@ class LangevinGuided : public ebm::Sampler {
   at::Tensor class_energy(ebm::StepContext& ctx) {
     torch::NoGradGuard no_grad;
     const ebm::Batch& all = ctx.train_set();
-    auto idx = torch::randperm(all.x.size(0), torch::kInt64).slice(0, 0, stats_images_);
+    // Drawn on the host (the same images on every device), then used where the data live.
+    auto idx = torch::randperm(all.x.size(0), torch::kInt64).slice(0, 0, stats_images_).to(all.x.device());
     auto xs = all.x.index_select(0, idx), ys = all.y.index_select(0, idx);
     auto e = ebm::joint_energy(ctx.logits(xs), ys).to(torch::kFloat64);
-    auto sums = torch::zeros({data_.num_classes}, torch::kFloat64).index_add_(0, ys, e);
-    auto counts = torch::zeros({data_.num_classes}, torch::kFloat64).index_add_(0, ys, torch::ones_like(e));
+    auto sums = torch::zeros({data_.num_classes}, e.options()).index_add_(0, ys, e);
+    auto counts = torch::zeros({data_.num_classes}, e.options()).index_add_(0, ys, torch::ones_like(e));
     return (sums / counts.clamp_min(1)).to(torch::kFloat32);
   }
 

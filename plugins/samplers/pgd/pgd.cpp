@@ -76,7 +76,7 @@ class Pgd : public ebm::Sampler {
     const ebm::Batch& b = ctx.batch(stream_);
     const std::int64_t n = b.x.size(0);
     at::Tensor target = b.y;
-    if (targeted_) target = (b.y + torch::randint(1, classes_, {n}, torch::kInt64)) % classes_;
+    if (targeted_) target = (b.y + torch::randint(1, classes_, {n}, b.y.options())) % classes_;
     at::Tensor clean_probs;
     if (objective_ == "kl") {
       torch::NoGradGuard no_grad;

@@ -56,6 +56,9 @@ class Sgld : public ebm::Sampler {
   at::Tensor sample(ebm::StepContext& ctx) override {
     const ebm::Batch& b = ctx.batch(stream_);
     const std::int64_t n = b.x.size(0);
+    const auto on = torch::TensorOptions().device(b.x.device());
+    const auto index_on = on.dtype(torch::kInt64);
+    if (buffer_.defined() && buffer_.device() != b.x.device()) buffer_ = buffer_.to(b.x.device());  // restored on the host
     at::Tensor x, idx;
     double reinit = 1.0;
     if (buffer_size_ == 0) {
@@ -64,17 +67,17 @@ class Sgld : public ebm::Sampler {
       // Chain i of the buffer belongs to class i mod K: class-conditional sampling (joint
       // objective) draws chains of the batch's classes, as JEM's per-class buffers do.
       const std::int64_t K = data_.num_classes;
-      if (!buffer_.defined()) buffer_ = init_.draw(ctx, buffer_size_, torch::arange(buffer_size_, torch::kInt64) % K, stream_);
-      idx = joint_ ? b.y + K * torch::randint(0, buffer_size_ / K, {n}, torch::kInt64)
-                   : torch::randint(0, buffer_size_, {n}, torch::kInt64);
+      if (!buffer_.defined()) buffer_ = init_.draw(ctx, buffer_size_, torch::arange(buffer_size_, index_on) % K, stream_);
+      idx =
+          joint_ ? b.y + K * torch::randint(0, buffer_size_ / K, {n}, index_on) : torch::randint(0, buffer_size_, {n}, index_on);
       x = buffer_.index_select(0, idx);
-      auto fresh = torch::rand({n}).lt(reinit_freq_).nonzero().squeeze(1);
+      auto fresh = torch::rand({n}, on).lt(reinit_freq_).nonzero().squeeze(1);
       if (fresh.numel() > 0)  // only the restarted chains are drawn from the init distribution
         x.index_copy_(0, fresh, init_.draw(ctx, fresh.numel(), (idx % K).index_select(0, fresh), stream_));
       reinit = static_cast<double>(fresh.numel()) / static_cast<double>(n);
     }
     // Logged as tensors, left on the device (no per-step sync); 0 when there are no steps.
-    at::Tensor e_last = torch::zeros({}, torch::kFloat64), g_last = torch::zeros({}, torch::kFloat64);
+    at::Tensor e_last = torch::zeros({}, on.dtype(torch::kFloat64)), g_last = torch::zeros({}, on.dtype(torch::kFloat64));
     for (std::int64_t t = 0; t < steps_; ++t) {
       x = x.detach().requires_grad_(true);
       auto logits = ctx.logits(x);
