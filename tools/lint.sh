@@ -51,7 +51,7 @@ if [ "$tidy" = 1 ]; then
   cmake --build build-asan --target ebmlab_pch >/dev/null
   # tools/tidy.py: clang-tidy on each source, skipping those it found clean before with the
   # same headers, flags and .clang-tidy ($EBMLAB_TIDY_CACHE, ~/.cache/ebmlab-tidy).
-  tools/tidy.py build-asan -j "$jobs" $([ "$cache" = 1 ] || echo --no-cache) "${filters[@]}" || status=1
+  tools/tidy.py -j "$jobs" $([ "$cache" = 1 ] || echo --no-cache) build-asan "${filters[@]}" || status=1
 fi
 [ "$status" = 0 ] && echo "lint.sh: clean"
 exit "$status"

@@ -105,10 +105,16 @@ std::vector<Plan> plan_variants(const std::vector<VariantConfig>& configs, const
 namespace {
 
 /// A resolved configuration without [experiment] device: a run may resume on another device
-/// (checkpoints are device-neutral), and runs recorded before the key existed compare equal.
+/// (checkpoints are device-neutral). deterministic = false is what runs recorded before the
+/// key existed did, so it is left out too; true is compared.
 std::string comparable(json::value v) {
   if (auto* o = v.if_object())
-    if (auto* e = o->if_contains("experiment"); e && e->is_object()) e->as_object().erase("device");
+    if (auto* e = o->if_contains("experiment"); e && e->is_object()) {
+      auto& experiment = e->as_object();
+      experiment.erase("device");
+      if (auto* d = experiment.if_contains("deterministic"); d && d->is_bool() && !d->as_bool())
+        experiment.erase("deterministic");
+    }
   return json::serialize(v);
 }
 

@@ -15,7 +15,7 @@ namespace ebm::kernel {
 namespace {
 
 at::Generator cuda_generator(const c10::Device& device) {
-  return cuda_default_generator(device.index() < 0 ? 0 : device.index());
+  return cuda_default_generator(device.index() < 0 ? c10::DeviceIndex{0} : device.index());
 }
 
 }  // namespace
