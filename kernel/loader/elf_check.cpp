@@ -103,11 +103,13 @@ std::vector<LoadedTorchLibrary> loaded_torch_libraries() {
 std::string foreign_torch_reason(const std::string& path) {
   const auto dyn = read_elf_dynamic(path);
   if (!dyn) return "";
-  const auto loaded = loaded_torch_libraries();
-  if (loaded.empty()) return "";
+  // Read once per process: the LibTorch a process runs on cannot change (a library that
+  // would bring another one is refused here).
+  static const auto kLoaded = loaded_torch_libraries();
+  if (kLoaded.empty()) return "";
   std::set<std::string> sonames;
   std::string ours;
-  for (const auto& l : loaded) {
+  for (const auto& l : kLoaded) {
     sonames.insert(l.soname);
     if (l.soname.rfind("libtorch_cpu.so", 0) == 0 || ours.empty()) ours = l.soname + " (" + l.path + ")";
   }

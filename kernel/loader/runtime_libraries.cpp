@@ -8,9 +8,6 @@
 
 namespace ebm::kernel {
 
-namespace {
-
-/// The first line a shell command prints ("" when it fails or prints nothing).
 std::string first_line_of(const std::string& command) {
   std::string out;
   if (FILE* p = popen(command.c_str(), "r")) {
@@ -21,6 +18,8 @@ std::string first_line_of(const std::string& command) {
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return out;
 }
+
+namespace {
 
 std::string shell_quote(const std::string& s) {
   std::string q = "'";

@@ -16,6 +16,9 @@ struct RuntimeLibrary {
   std::string version;  ///< that package's version ("" likewise)
 };
 
+/// The first line a shell command prints, without its line end ("" when it fails or prints nothing).
+std::string first_line_of(const std::string& command);
+
 /// Every file mapped into this process whose name contains ".so" (from /proc/self/maps).
 std::set<std::string> mapped_shared_objects();
 

@@ -1,6 +1,5 @@
 #include "loader/torch_runtime.hpp"
 
-#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <vector>
@@ -11,6 +10,8 @@
 #include <torch/version.h>
 
 #include "ebmlab/error.hpp"
+
+#include "loader/runtime_libraries.hpp"
 
 namespace ebm::kernel {
 
@@ -85,13 +86,7 @@ std::string describe_device(const c10::Device& device) {
     if (at < ids.size()) id = ids[at];
   }
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) return device.str();  // a UUID: no lookup
-  std::string name;
-  if (FILE* p = popen(("nvidia-smi --query-gpu=name --format=csv,noheader -i " + id + " 2>/dev/null").c_str(), "r")) {
-    char buf[256];
-    if (fgets(buf, sizeof buf, p)) name = buf;
-    pclose(p);
-  }
-  while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
+  const std::string name = first_line_of("nvidia-smi --query-gpu=name --format=csv,noheader -i " + id + " 2>/dev/null");
   return name.empty() ? device.str() : device.str() + " (" + name + ")";
 }
 
