@@ -18,13 +18,15 @@ packages=(
   libboost1.81-dev libboost-filesystem1.81-dev libboost-program-options1.81-dev
   libboost-json1.81-dev
   # descriptors, logging, compressed data, hashes, images
-  libtomlplusplus-dev libhdf5-dev hdf5-tools zlib1g-dev libssl-dev libstb-dev
+  libtomlplusplus-dev libhdf5-dev hdf5-tools zlib1g-dev libstb-dev
   # the real data
   dataset-fashion-mnist
   # tests and benchmarks
   doctest-dev libbenchmark-dev
   # analysis tools (h5py is also used by the end-to-end tests; torch by tools/convert_state_dict.py)
   python3 python3-h5py python3-numpy python3-matplotlib python3-pandas python3-torch
+  # tools/torch2.sh (README command 2): a virtual environment holding a pip PyTorch 2.x
+  python3-venv
 )
 
 missing=()

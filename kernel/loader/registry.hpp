@@ -75,8 +75,6 @@ class Registry {
   std::set<std::string> seen_;  ///< canonical paths given to load_path
 };
 
-/// Hex sha256 of a file's bytes ("" if unreadable).
-std::string sha256_file(const std::string& path);
 /// Directory holding the running executable.
 std::string executable_dir();
 

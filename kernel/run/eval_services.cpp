@@ -8,6 +8,7 @@
 #include "config/validate.hpp"
 #include "data/data.hpp"
 #include "loader/registry.hpp"
+#include "loader/sha256.hpp"
 #include "run/saved_run.hpp"
 #include "store/checkpoint.hpp"
 #include "train/components.hpp"

@@ -8,6 +8,7 @@
 
 #include "config/json.hpp"
 #include "loader/registry.hpp"
+#include "loader/sha256.hpp"
 #include "store/h5log.hpp"
 #include "store/h5util.hpp"
 #include "store/run_files.hpp"

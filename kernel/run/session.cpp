@@ -12,6 +12,7 @@
 
 #include "config/descriptor.hpp"
 #include "config/json.hpp"
+#include "loader/sha256.hpp"
 #include "loader/torch_runtime.hpp"
 #include "store/checkpoint.hpp"
 

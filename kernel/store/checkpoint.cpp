@@ -9,7 +9,7 @@
 
 #include <torch/torch.h>
 
-#include "loader/registry.hpp"
+#include "loader/sha256.hpp"
 #include "loader/version.hpp"
 #include "store/h5util.hpp"
 

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "helpers.hpp"
+#include "loader/sha256.hpp"
 #include "run.hpp"
 #include "store/checkpoint.hpp"
 #include "train/components.hpp"

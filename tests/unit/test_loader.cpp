@@ -15,6 +15,7 @@
 #include "helpers.hpp"
 #include "loader/elf_check.hpp"
 #include "loader/registry.hpp"
+#include "loader/sha256.hpp"
 #include "loader/torch_runtime.hpp"
 
 using namespace ebm;
@@ -190,4 +191,26 @@ TEST_CASE("loader: objects outlive their registry") {
   CHECK(state.at("scale").item<double>() == doctest::Approx(2.5));
   CHECK(loss->outputs().at(0).name == "memo_same");
   loss.reset();
+}
+
+TEST_CASE("loader: SHA-256 gives FIPS 180-4's test vectors across block and buffer boundaries") {
+  auto digest = [](const std::string& text) {
+    Sha256 sha;
+    sha.update(reinterpret_cast<const unsigned char*>(text.data()), text.size());
+    return sha.hex();
+  };
+  // FIPS 180-4 examples (NIST's SHA256.pdf): one block, two blocks; and the empty message.
+  CHECK(digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // One million 'a' (NIST), through the file reader's 64 KiB buffer.
+  const ebm::test::TempDir dir;
+  const std::string file = dir.file("a.bin");
+  std::ofstream(file, std::ios::binary) << std::string(1000000, 'a');
+  CHECK(sha256_file(file) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // 55, 56 and 64 bytes: the lengths where the padding needs a second block or not.
+  CHECK(digest(std::string(55, 'a')) == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+  CHECK(digest(std::string(56, 'a')) == "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+  CHECK(sha256_file(file + ".missing").empty());
 }
