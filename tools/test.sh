@@ -21,6 +21,7 @@ done
 tools/install-deps.sh
 tools/lint.sh --no-tidy
 tools/build.sh default
+tools/peer-env.sh   # torchattacks for e2e.test_peer_attacks
 ctest --preset default "${args[@]}"
 if [ "$asan" != none ]; then
   tools/build.sh asan

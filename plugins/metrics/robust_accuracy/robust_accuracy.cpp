@@ -1,5 +1,7 @@
 // metric "robust_accuracy": accuracy under a PGD or APGD-CE attack in an L-inf or L2 ball,
 // with the clean accuracy of the same images and the attack's settings. METHODS.md §6.
+#include <limits>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
@@ -13,7 +15,10 @@ namespace atk = ebm::attacks;
 class RobustAccuracy : public ebm::Metric {
  public:
   RobustAccuracy(const ebm::Params& p, const ebm::BuildContext& b)
-      : apgd_(p.string("attack") == "apgd_ce"), max_images_(p.integer("max_images")), seed_(p.integer("seed")) {
+      : apgd_(p.string("attack") == "apgd_ce"),
+        per_image_(p.boolean("per_image")),
+        max_images_(p.integer("max_images")),
+        seed_(p.integer("seed")) {
     spec_.norm = p.string("norm");
     spec_.eps = p.real("eps");
     spec_.alpha = p.real("alpha");
@@ -26,23 +31,40 @@ class RobustAccuracy : public ebm::Metric {
     spec_.hi = b.data.hi;
     if (apgd_ && spec_.alpha > 0)
       throw ebm::ConfigError(p.owner() + ": alpha is set but attack = \"apgd_ce\" chooses its own step sizes; drop alpha");
+    if (per_image_ && max_images_ == 0)
+      throw ebm::ConfigError(p.owner() + ": per_image = true needs max_images > 0 (the length of the stored vectors)");
   }
 
   std::vector<ebm::OutputSpec> outputs() const override {
-    return {{"robust_accuracy", {}, "fraction of images classified correctly both clean and after the attack"},
-            {"clean_accuracy", {}, "fraction of the same images classified correctly without attack"},
-            {"n", {}, "number of images evaluated (at most max_images)"},
-            {"eps", {}, "radius of the threat model in data units"},
-            {"steps", {}, "attack steps per restart"},
-            {"restarts", {}, "attack restarts"},
-            {"norm_l2", {}, "1: L2 ball, 0: L-inf ball"},
-            {"apgd", {}, "1: APGD-CE, 0: PGD"}};
+    std::vector<ebm::OutputSpec> out = {
+        {"robust_accuracy", {}, "fraction of images classified correctly both clean and after the attack"},
+        {"clean_accuracy", {}, "fraction of the same images classified correctly without attack"},
+        {"n", {}, "number of images evaluated (at most max_images)"},
+        {"eps", {}, "radius of the threat model in data units"},
+        {"steps", {}, "attack steps per restart"},
+        {"restarts", {}, "attack restarts"},
+        {"norm_l2", {}, "1: L2 ball, 0: L-inf ball"},
+        {"apgd", {}, "1: APGD-CE, 0: PGD"}};
+    if (per_image_) {
+      out.emplace_back("robust_per_image", std::vector<std::int64_t>{max_images_},
+                       "per image of the split, in order: 1 classified correctly after the attack, 0 not, -1 not evaluated");
+      out.emplace_back("clean_per_image", std::vector<std::int64_t>{max_images_},
+                       "per image: 1 classified correctly without attack, 0 not, -1 not evaluated");
+      out.emplace_back("loss_per_image", std::vector<std::int64_t>{max_images_},
+                       "per image: cross-entropy at the attack's result (NaN where not attacked: misclassified clean)");
+    }
+    return out;
   }
 
   /// Every evaluation draws the same random starts: the generator restarts from `seed`.
   void reset() override {
     robust_ = clean_ = total_ = 0;
     gen_ = at::detail::createCPUGenerator(static_cast<std::uint64_t>(seed_));
+    if (per_image_) {
+      robust_images_ = torch::full({max_images_}, -1.0, torch::kFloat64);
+      clean_images_ = torch::full({max_images_}, -1.0, torch::kFloat64);
+      loss_images_ = torch::full({max_images_}, std::numeric_limits<double>::quiet_NaN(), torch::kFloat64);
+    }
   }
 
   void update(const ebm::EvalBatch& b, ebm::StepContext& ctx) override {
@@ -59,11 +81,26 @@ class RobustAccuracy : public ebm::Metric {
       atk::LogitsFn f = [&ctx](const at::Tensor& in) { return ctx.logits(in); };
       at::Tensor adv = apgd_ ? atk::apgd_ce(f, xs, ys, spec_, &gen_) : atk::pgd(f, xs, ys, spec_, &gen_);
       torch::NoGradGuard no_grad;
-      robust.index_put_({idx}, ctx.logits(adv).argmax(1).eq(ys));
+      const at::Tensor logits = ctx.logits(adv);
+      robust.index_put_({idx}, logits.argmax(1).eq(ys));
+      if (per_image_) {
+        const at::Tensor loss = torch::nn::functional::cross_entropy(
+            logits, ys, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+        loss_images_.index_put_({idx.to(torch::kCPU) + total_}, loss.to(torch::kCPU, torch::kFloat64));
+      }
     }
     robust_ += robust.sum().item<std::int64_t>();
     clean_ += clean.sum().item<std::int64_t>();
+    if (per_image_) {
+      robust_images_.slice(0, total_, total_ + take).copy_(robust.to(torch::kCPU, torch::kFloat64));
+      clean_images_.slice(0, total_, total_ + take).copy_(clean.to(torch::kCPU, torch::kFloat64));
+    }
     total_ += take;
+  }
+
+  std::map<std::string, at::Tensor> tensors() const override {
+    if (!per_image_) return {};
+    return {{"robust_per_image", robust_images_}, {"clean_per_image", clean_images_}, {"loss_per_image", loss_images_}};
   }
 
   std::map<std::string, double> result() const override {
@@ -76,8 +113,9 @@ class RobustAccuracy : public ebm::Metric {
 
  private:
   atk::Spec spec_;
-  bool apgd_;
+  bool apgd_, per_image_;
   std::int64_t max_images_, seed_;
+  at::Tensor robust_images_, clean_images_, loss_images_;  ///< per_image: [max_images] float64
   at::Generator gen_ = at::detail::createCPUGenerator(0);
   std::int64_t robust_ = 0, clean_ = 0, total_ = 0;
 };
@@ -116,10 +154,14 @@ ebm::Schema schema() {
       p::integer("seed", "seed of the metric's own random generator (random starts), reset every evaluation")
           .set_default(0)
           .at_least(0),
+      p::boolean("per_image",
+                 "also store, per image of the first max_images, whether it was classified correctly clean and after "
+                 "the attack (tensors robust_per_image, clean_per_image): for per-image comparisons with other code")
+          .set_default(false),
   };
 }
 
 }  // namespace
 
-EBMLAB_PLUGIN(ebm::entry<RobustAccuracy>(ebm::Kind::metric, "robust_accuracy", "1.1",
+EBMLAB_PLUGIN(ebm::entry<RobustAccuracy>(ebm::Kind::metric, "robust_accuracy", "1.2",
                                          "accuracy under a PGD or APGD-CE attack (L-inf or L2), with the clean accuracy", schema))

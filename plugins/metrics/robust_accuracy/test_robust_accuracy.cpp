@@ -140,3 +140,40 @@ TEST_CASE("robust_accuracy: max_images, reported settings, declared outputs, par
     CHECK_THROWS_AS(make_plugin<Metric>(Kind::metric, "plugin = \"robust_accuracy\"\n" + bad, t.info), ConfigError);
   }
 }
+
+TEST_CASE("robust_accuracy: per_image stores each image's verdicts and loss in split order and -1 past the split") {
+  Trained t;
+  const std::int64_t n = t.test.y.size(0), room = n + 7;
+  auto m = make_plugin<Metric>(Kind::metric,
+                               "plugin = \"robust_accuracy\"\n" + settings("pgd", "linf", 0.05) +
+                                   "steps = 5\nper_image = true\nmax_images = " + std::to_string(room) + "\n",
+                               t.info);
+  t.evaluate(settings("pgd", "linf", 0.05), m.get());  // the parameters are m's
+  const auto result = m->result();
+  const auto tensors = m->tensors();
+  const at::Tensor robust = tensors.at("robust_per_image"), clean = tensors.at("clean_per_image");
+  const at::Tensor loss = tensors.at("loss_per_image");
+  REQUIRE(robust.size(0) == room);
+  CHECK(robust.slice(0, n).eq(-1).all().item<bool>());  // the split is shorter than max_images
+  CHECK(clean.slice(0, n).eq(-1).all().item<bool>());
+  CHECK(robust.slice(0, 0, n).sum().item<double>() == doctest::Approx(result.at("robust_accuracy") * static_cast<double>(n)));
+  CHECK(clean.slice(0, 0, n).sum().item<double>() == doctest::Approx(result.at("clean_accuracy") * static_cast<double>(n)));
+  // Clean predictions in split order (batches of 100); a robust image was correct when clean.
+  at::Tensor want_clean;
+  {
+    torch::NoGradGuard ng;
+    want_clean = t.model->forward(t.test.x).argmax(1).eq(t.test.y).to(torch::kFloat64);
+  }
+  CHECK(torch::equal(clean.slice(0, 0, n), want_clean));
+  CHECK(robust.slice(0, 0, n).le(clean.slice(0, 0, n)).all().item<bool>());
+  // The loss is the attack's result for the attacked (clean-correct) images only, and it
+  // separates the verdicts: a fooled image ends above a robust one's typical loss.
+  const at::Tensor attacked = want_clean.to(torch::kBool);
+  CHECK(loss.slice(0, 0, n).masked_select(attacked).isfinite().all().item<bool>());
+  CHECK(loss.slice(0, 0, n).masked_select(attacked.logical_not()).isnan().all().item<bool>());
+  const at::Tensor fooled = attacked.logical_and(robust.slice(0, 0, n).eq(0));
+  if (fooled.any().item<bool>()) CHECK(loss.slice(0, 0, n).masked_select(fooled).min().item<double>() > std::log(2.0) - 1e-9);
+  // A vector length is needed.
+  CHECK_THROWS_AS(make_plugin<Metric>(Kind::metric, "plugin = \"robust_accuracy\"\nper_image = true\nmax_images = 0\n", t.info),
+                  ConfigError);
+}
