@@ -82,9 +82,10 @@ struct OptimizerSpec {
 
 /// A stage's learning-rate schedule table.
 struct ScheduleSpec {
-  std::string name;  ///< "constant" | "step" | "cosine"
+  std::string name;  ///< "constant" | "step" | "multistep" | "cosine"
   std::int64_t warmup_steps = 0, step_every = 1000;
   double gamma = 0.1, min_lr = 0.0;
+  std::vector<std::int64_t> milestones;  ///< multistep: steps of the stage where the rate is multiplied by gamma
 };
 
 struct StageSpec {

@@ -108,13 +108,19 @@ const Schema& stage_schema() {
                 p::real("beta2", "Adam beta2").set_default(0.999).range(0, 0.999999999),
                 p::real("eps", "Adam epsilon").set_default(1e-8).range(0, 1)},
                "optimizer settings"),
-      p::table("schedule",
-               {p::enumeration("name", {"constant", "step", "cosine"}, "learning-rate schedule").set_default("constant"),
-                p::integer("warmup_steps", "linear warm-up from 0 over this many steps").set_default(0).range(0, kMaxSteps),
-                p::integer("step_every", "step schedule: multiply by gamma every N steps").set_default(1000).range(1, kMaxSteps),
-                p::real("gamma", "step schedule factor").set_default(0.1).range(0, 1),
-                p::real("min_lr", "cosine schedule floor").set_default(0.0).at_least(0)},
-               "learning-rate schedule"),
+      p::table(
+          "schedule",
+          {p::enumeration("name", {"constant", "step", "multistep", "cosine"}, "learning-rate schedule").set_default("constant"),
+           p::integer("warmup_steps", "linear warm-up from 0 over this many steps").set_default(0).range(0, kMaxSteps),
+           p::integer("step_every", "step schedule: multiply by gamma every N steps").set_default(1000).range(1, kMaxSteps),
+           p::real("gamma", "step and multistep schedules' factor").set_default(0.1).range(0, 1),
+           p::list("milestones", p::integer("milestone", "a step of the stage").range(1, kMaxSteps),
+                   "multistep schedule: multiply by gamma once at each of these steps of the stage (counted from its "
+                   "first step, warm-up included; JEM: the steps of epochs 160 and 180)")
+               .set_default(ebm::List{})
+               .range(0, 64),
+           p::real("min_lr", "cosine schedule floor").set_default(0.0).at_least(0)},
+          "learning-rate schedule"),
       p::real("grad_clip", "clip the global gradient norm (0 = off)").set_default(0.0).at_least(0),
       p::enumeration("norm_mode", {"train", "frozen"}, "norm layers: batch statistics or frozen (eval) statistics")
           .set_default("train"),
@@ -197,8 +203,8 @@ void type_sections(VariantConfig& cfg, const Params& experiment, const Params& l
     const Params& s = stage_tables[i].second;
     cfg.stages[i].optimizer = OptimizerSpec{o.string("name"), o.real("lr"),    o.real("momentum"), o.real("weight_decay"),
                                             o.real("beta1"),  o.real("beta2"), o.real("eps"),      o.boolean("nesterov")};
-    cfg.stages[i].schedule =
-        ScheduleSpec{s.string("name"), s.integer("warmup_steps"), s.integer("step_every"), s.real("gamma"), s.real("min_lr")};
+    cfg.stages[i].schedule = ScheduleSpec{s.string("name"), s.integer("warmup_steps"), s.integer("step_every"),
+                                          s.real("gamma"),  s.real("min_lr"),          s.integers("milestones")};
   }
 }
 

@@ -22,6 +22,10 @@ double learning_rate(const OptimizerSpec& o, const ScheduleSpec& sch, std::int64
   // Whole periods only: the rate drops once every step_every steps.
   // NOLINTNEXTLINE(bugprone-integer-division)
   if (sch.name == "step") return base * std::pow(sch.gamma, static_cast<double>((s - warm) / sch.step_every));
+  if (sch.name == "multistep") {  // torch.optim.lr_scheduler.MultiStepLR, in steps
+    const auto passed = std::count_if(sch.milestones.begin(), sch.milestones.end(), [s](std::int64_t m) { return s >= m; });
+    return base * std::pow(sch.gamma, static_cast<double>(passed));
+  }
   if (sch.name == "cosine") {
     double t = static_cast<double>(s - warm) / static_cast<double>(std::max<std::int64_t>(total - warm, 1));
     double lo = sch.min_lr;

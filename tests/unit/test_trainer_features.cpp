@@ -11,6 +11,7 @@
 #include "helpers.hpp"
 #include "run.hpp"
 #include "train/components.hpp"
+#include "train/optimization.hpp"
 #include "train/services.hpp"
 #include "train/step_context.hpp"
 #include "train/trainer.hpp"
@@ -271,4 +272,22 @@ TEST_CASE("step context: each component logs under its own name; a term that is 
   CHECK(state.terms().count("jem_ml/e_sample") == 0);
   auto msg = test::error_of<RunError>([&] { loss.log("ml", torch::ones({2})); });
   CHECK(msg.find("jem_ml: logged term 'ml' as a tensor of shape [2]; expected a scalar (0-d) tensor") != std::string::npos);
+}
+
+TEST_CASE("schedule: multistep multiplies the rate by gamma once at each milestone, after the warm-up") {
+  Run r(kHead + kToyData +
+        "\n[[stage]]\nname = \"s\"\nsteps = 16\noptimizer = { name = \"sgd\", lr = 0.2 }\n"
+        "schedule = { name = \"multistep\", warmup_steps = 4, milestones = [6, 11], gamma = 0.5 }\n"
+        "losses = [ { plugin = \"ce\" } ]\n");
+  const StageSpec& st = r.cfg.stages.at(0);
+  REQUIRE(st.schedule.milestones == std::vector<std::int64_t>{6, 11});
+  for (std::int64_t s = 0; s < 16; ++s) {
+    CAPTURE(s);
+    const double want = s < 4 ? 0.2 * static_cast<double>(s + 1) / 4 : s < 6 ? 0.2 : s < 11 ? 0.1 : 0.05;
+    CHECK(learning_rate(st.optimizer, st.schedule, s, 16) == doctest::Approx(want).epsilon(1e-15));
+  }
+  // Without milestones the rate stays at its base (after the warm-up).
+  ScheduleSpec none = st.schedule;
+  none.milestones.clear();
+  CHECK(learning_rate(st.optimizer, none, 12, 16) == 0.2);
 }
