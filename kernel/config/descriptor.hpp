@@ -117,9 +117,10 @@ struct StreamSpec {
 struct ExperimentSpec {
   std::string name;
   std::int64_t seed = 0;
-  std::string output;          ///< the index file; "" = runs/<name>.h5
-  std::string device;          ///< "auto", "cpu", "cuda" or "cuda:N" (checked syntax; resolve_device() decides)
-  bool deterministic = false;  ///< LibTorch's deterministic algorithms (use_deterministic())
+  std::string output;              ///< the index file; "" = runs/<name>.h5
+  std::string device;              ///< "auto", "cpu", "cuda" or "cuda:N" (checked syntax; resolve_device() decides)
+  bool deterministic = false;      ///< LibTorch's deterministic algorithms (use_deterministic())
+  std::string precision = "fp32";  ///< "fp32" or "bf16" (autocast in the model's forward passes)
 };
 
 /// Whether `text` is a device the [experiment] table may name: auto, cpu, cuda, cuda:N.

@@ -34,6 +34,10 @@ const Schema& experiment_schema() {
                  "without a deterministic implementation then stops the run; on a GPU, two runs agree bit for bit "
                  "(on the CPU they do anyway at a fixed thread count)")
           .set_default(false),
+      p::enumeration("precision", {"fp32", "bf16"},
+                     "bf16: the model's forward passes (training, sampling, evaluation) under autocast to bfloat16, "
+                     "logits returned as float32 so energies and losses are reduced in fp32; fp32: none")
+          .set_default("fp32"),
   };
   return kSchema;
 }
@@ -187,9 +191,12 @@ bool is_device_text(const std::string& text) {
 /// so every key holds a checked value or its default).
 void type_sections(VariantConfig& cfg, const Params& experiment, const Params& log, const Params& checkpoint,
                    const std::vector<std::pair<Params, Params>>& stage_tables) {
-  cfg.experiment = ExperimentSpec{experiment.string("name"), experiment.integer("seed"),
-                                  experiment.has("output") ? experiment.string("output") : "", experiment.string("device"),
-                                  experiment.boolean("deterministic")};
+  cfg.experiment = ExperimentSpec{experiment.string("name"),
+                                  experiment.integer("seed"),
+                                  experiment.has("output") ? experiment.string("output") : "",
+                                  experiment.string("device"),
+                                  experiment.boolean("deterministic"),
+                                  experiment.string("precision")};
   const Params& d = cfg.data.params;
   cfg.data.dataset = d.string("dataset");
   cfg.data.batch_size = d.integer("batch_size");

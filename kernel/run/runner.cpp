@@ -114,6 +114,8 @@ std::string comparable(json::value v) {
       experiment.erase("device");
       if (auto* d = experiment.if_contains("deterministic"); d && d->is_bool() && !d->as_bool())
         experiment.erase("deterministic");
+      if (auto* p = experiment.if_contains("precision"); p && p->is_string() && p->as_string() == "fp32")
+        experiment.erase("precision");
     }
   return json::serialize(v);
 }
@@ -233,6 +235,7 @@ int run_variant(const Plan& plan, const Dataset& data, const Registry& registry,
     Components comps = build_components(cfg, registry, data.info);
     VariantLog::Layout layout = log_layout(comps);
     layout.attrs["/"]["device"] = describe_device(device);
+    layout.attrs["/"]["precision"] = cfg.experiment.precision;
     double wall = 0.0;
     if (writer) log = open_variant_log(plan, layout, old_log, wall);
     EvalServices services(data.info, registry, device);

@@ -93,6 +93,7 @@ void describe_source(PosthocWriter& w, const Session& s) {
   w.attr("", "checkpoint_step", static_cast<double>(s.step));
   w.attr("", "weights", s.weights);
   w.attr("", "device", describe_device(s.device));
+  w.attr("", "precision", s.run.cfg.experiment.precision);
 }
 
 void apply_weights(Session& s) {

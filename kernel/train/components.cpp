@@ -21,7 +21,9 @@ std::shared_ptr<Model> build_model(const VariantConfig& cfg, const Registry& reg
   bc.norm = norm;
   auto backbone = registry.create<Backbone>(Kind::backbone, cfg.backbone.plugin, cfg.backbone.params, bc);
   if (norm_out) *norm_out = norm;
-  return std::make_shared<Model>(backbone, data, "backbone (plugin " + cfg.backbone.plugin + ")");
+  auto model = std::make_shared<Model>(backbone, data, "backbone (plugin " + cfg.backbone.plugin + ")");
+  model->set_precision(cfg.experiment.precision);
+  return model;
 }
 
 Components build_components(const VariantConfig& cfg, const Registry& registry, const DataInfo& data) {

@@ -5,6 +5,8 @@
 #include "ebmlab/error.hpp"
 #include "ebmlab/normalization.hpp"
 
+#include "train/torch_compat.hpp"
+
 namespace ebm::kernel {
 
 Model::Model(std::shared_ptr<Backbone> backbone, const DataInfo& info, std::string label)
@@ -19,7 +21,17 @@ Model::Model(std::shared_ptr<Backbone> backbone, const DataInfo& info, std::stri
 }
 
 at::Tensor Model::forward(const at::Tensor& x) {
-  at::Tensor out = backbone_->forward((x - mean_) * inv_std_);
+  at::Tensor out;
+  if (bf16_) {
+    // Autocast as torch.autocast does it: matrix products and convolutions in bfloat16,
+    // reductions and pointwise work as autocast's lists say; the logits leave as float32, so
+    // every energy, loss and metric downstream is reduced in fp32.
+    const AutocastGuard autocast(x.device().type(), at::kBFloat16);
+    out = backbone_->forward((x - mean_) * inv_std_);
+    if (out.defined()) out = out.to(at::kFloat);
+  } else {
+    out = backbone_->forward((x - mean_) * inv_std_);
+  }
   if (!out.defined() || out.dim() != 2 || out.size(0) != x.size(0) || (classes_ > 0 && out.size(1) != classes_))
     throw RunError(label_ + " returned logits of shape " + (out.defined() ? c10::str(out.sizes()) : std::string("(undefined)")) +
                    " for a batch of " + std::to_string(x.size(0)) + "; expected [" + std::to_string(x.size(0)) + ", " +

@@ -19,6 +19,9 @@ class Model : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   /// The backbone's penultimate representation of x (data range) -> [B, D].
   at::Tensor features(const at::Tensor& x);
+  /// "bf16": forward() runs the backbone under autocast to bfloat16 and returns float32
+  /// logits; "fp32" (the default): no autocast. features() stays fp32.
+  void set_precision(const std::string& precision) { bf16_ = precision == "bf16"; }
   /// Puts every NormLayer in frozen (eval statistics) or trainable mode.
   void set_norm_frozen(bool frozen);
   Backbone& backbone() { return *backbone_; }
@@ -27,6 +30,7 @@ class Model : public torch::nn::Module {
   std::shared_ptr<Backbone> backbone_;
   at::Tensor mean_, inv_std_;
   std::int64_t classes_ = 0;
+  bool bf16_ = false;
   std::string label_;
 };
 

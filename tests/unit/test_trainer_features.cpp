@@ -14,6 +14,7 @@
 #include "train/optimization.hpp"
 #include "train/services.hpp"
 #include "train/step_context.hpp"
+#include "train/torch_compat.hpp"
 #include "train/trainer.hpp"
 
 using namespace ebm;
@@ -290,4 +291,39 @@ TEST_CASE("schedule: multistep multiplies the rate by gamma once at each milesto
   ScheduleSpec none = st.schedule;
   none.milestones.clear();
   CHECK(learning_rate(st.optimizer, none, 12, 16) == 0.2);
+}
+
+TEST_CASE("precision: bf16 runs the backbone under autocast and returns float32 logits") {
+  const std::string stage =
+      "\n[[stage]]\nname = \"s\"\nsteps = 60\noptimizer = { name = \"adam\", lr = 0.01 }\n"
+      "losses = [ { plugin = \"ce\" } ]\n";
+  Run fp32(kHead + kToyData + stage, 5);
+  std::string head = kHead;
+  head.replace(head.find("seed = 1\n"), 9, "seed = 1\nprecision = \"bf16\"\n");
+  Run bf16(head + kToyData + stage, 5);
+  REQUIRE(bf16.cfg.experiment.precision == "bf16");
+  REQUIRE(fp32.cfg.experiment.precision == "fp32");
+  const at::Tensor x = fp32.data.test.x.slice(0, 0, 64).requires_grad_();
+  bf16.comps.model->eval();
+  fp32.comps.model->eval();
+  const at::Tensor a = fp32.comps.model->forward(x), b = bf16.comps.model->forward(x);
+  CHECK((b.scalar_type() == at::kFloat));
+  CHECK(!torch::equal(a, b));                                                             // the linear layers ran in bfloat16 ...
+  CHECK((a - b).abs().max().item<double>() < 0.05 * (a.abs().max().item<double>() + 1));  // ... close to fp32
+  CHECK(!autocast_enabled(c10::DeviceType::CPU));                                         // the guard restored the state
+  // Input gradients (the samplers' path) flow through the autocast region in float32.
+  const at::Tensor g = torch::autograd::grad({b.logsumexp(1).sum()}, {x})[0];
+  CHECK((g.scalar_type() == at::kFloat));
+  CHECK(g.abs().sum().item<double>() > 0);
+  // Training in bf16 learns the toy problem as fp32 does.
+  auto accuracy = [](Run& r) {
+    Trainer t(r.cfg, r.comps, r.data, TrainerSetup{nullptr, &r.progress});
+    REQUIRE(t.run() == "completed");
+    torch::NoGradGuard ng;
+    r.comps.model->eval();
+    return r.comps.model->forward(r.data.test.x).argmax(1).eq(r.data.test.y).to(at::kDouble).mean().item<double>();
+  };
+  const double acc32 = accuracy(fp32), acc16 = accuracy(bf16);
+  CHECK(acc32 > 0.8);
+  CHECK(acc16 > acc32 - 0.05);
 }
