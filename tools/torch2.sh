@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-  python3 -m venv "$venv"
+  /usr/bin/python3 -m venv "$venv"   # Debian's Python (python3-venv, tools/install-deps.sh)
   "$venv/bin/pip" install --quiet "torch==$version"
 fi
 EBMLAB_TORCH_PREFIX=$("$venv/bin/python" -c "import os, torch; print(os.path.dirname(torch.__file__))" 2>/dev/null)
