@@ -24,17 +24,17 @@ Sha256::Sha256() : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f
 
 void Sha256::block(const unsigned char* p) {
   std::array<std::uint32_t, 64> w{};
-  for (int t = 0; t < 16; ++t) {
+  for (std::size_t t = 0; t < 16; ++t) {
     w[t] = (std::uint32_t{p[4 * t]} << 24) | (std::uint32_t{p[4 * t + 1]} << 16) | (std::uint32_t{p[4 * t + 2]} << 8) |
            std::uint32_t{p[4 * t + 3]};
   }
-  for (int t = 16; t < 64; ++t) {
+  for (std::size_t t = 16; t < 64; ++t) {
     const std::uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
     const std::uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
     w[t] = w[t - 16] + s0 + w[t - 7] + s1;
   }
   std::array<std::uint32_t, 8> v = h_;  // a..h
-  for (int t = 0; t < 64; ++t) {
+  for (std::size_t t = 0; t < 64; ++t) {
     const std::uint32_t s1 = rotr(v[4], 6) ^ rotr(v[4], 11) ^ rotr(v[4], 25);
     const std::uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
     const std::uint32_t t1 = v[7] + s1 + ch + kRound[t] + w[t];
@@ -42,7 +42,7 @@ void Sha256::block(const unsigned char* p) {
     const std::uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
     v = {t1 + s0 + maj, v[0], v[1], v[2], v[3] + t1, v[4], v[5], v[6]};
   }
-  for (int i = 0; i < 8; ++i) h_[i] += v[i];
+  for (std::size_t i = 0; i < 8; ++i) h_[i] += v[i];
 }
 
 void Sha256::update(const unsigned char* data, std::size_t size) {
