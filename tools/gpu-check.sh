@@ -111,7 +111,12 @@ for deb in debs:
 PY
 multiarch=x86_64-linux-gnu
 libdirs="$prefix/usr/lib/$multiarch:$prefix/lib/$multiarch"
-export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The build, the linker (which resolves the libraries' own dependencies through it) and
+# ebmlab see the prefix; Python runs with the machine's libraries as before (pyrun), so
+# Debian's OpenSSL or libffi never replace the ones that Python was built against.
+orig_ldp="${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH="$libdirs${orig_ldp:+:$orig_ldp}"
+pyrun() { if [ -n "$orig_ldp" ]; then LD_LIBRARY_PATH="$orig_ldp" "$py" "$@"; else env -u LD_LIBRARY_PATH "$py" "$@"; fi; }
 fashion="$prefix/usr/share/datasets/fashion-mnist"
 say "unpacked $(ls "$debs"/*.deb | wc -l) packages into $prefix"
 
@@ -148,7 +153,7 @@ fi
 # ---- 5. quickstart on the GPU, its checkpoint on the CPU -------------------------------------
 runs="$out/runs"
 mkdir -p "$runs"
-json_get() { "$py" -c "import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+json_get() { pyrun -c "import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 tq=$(date +%s)
 "$ebmlab" run experiments/quickstart.toml --device "$device" -q --overwrite experiment.output="$runs/quickstart.h5" \
   data.path="$fashion" > "$out/quickstart.log" 2>&1 || fail "quickstart on the GPU: exit $? ($out/quickstart.log)"
@@ -161,7 +166,7 @@ where=$([ "$device" = cpu ] && echo "the CPU" || echo "${gpu_name//_/ }")
 figure "quickstart on $where: training ${train_s:-?} s (whole command ${wall_q} s), test accuracy ${acc_gpu:-?}"
 "$ebmlab" eval "$runs/quickstart.h5" --device cpu --metrics accuracy --json > "$out/quickstart_cpu_eval.json" 2> "$out/quickstart_cpu_eval.log" &&
   acc_cpu=$(json_get "$out/quickstart_cpu_eval.json" 'd["metrics"]["accuracy"]["accuracy"]')
-if [ -n "${acc_gpu:-}" ] && [ -n "${acc_cpu:-}" ] && "$py" -c "import sys; sys.exit(abs($acc_gpu - $acc_cpu) > 1e-3)"; then
+if [ -n "${acc_gpu:-}" ] && [ -n "${acc_cpu:-}" ] && pyrun -c "import sys; sys.exit(abs($acc_gpu - $acc_cpu) > 1e-3)"; then
   figure "its checkpoint evaluated on the CPU: test accuracy $acc_cpu ($where: $acc_gpu, within 1e-3)"
 else
   fail "its checkpoint evaluated on the CPU: accuracy ${acc_cpu:-?} vs ${acc_gpu:-?} on $where ($out/quickstart_cpu_eval.log)"
@@ -174,7 +179,7 @@ if [ "$small" = 1 ]; then
   small_e=(model.backbone.depth=10 model.backbone.width=1 data.batch_size=8)
   small_t=(--depth 10 --width 1 --batch 8)
 fi
-"$py" tools/make_cifar_like.py "$cifar" --per-file 1000 --test 1000 > /dev/null
+pyrun tools/make_cifar_like.py "$cifar" --per-file 1000 --test 1000 > /dev/null
 for step in jem dat; do
   for precision in fp32 bf16; do
     tag="${step}_$precision"
@@ -185,12 +190,12 @@ for step in jem dat; do
       ms_e=$(json_get "$out/${tag}_curves.json" \
         '"%.1f" % ((d["curves/train/loss"][24][2] - d["curves/train/loss"][4][2]) / 20 * 1e3)') ||
       { fail "$step step through ebmlab, $precision ($out/${tag}_ebmlab.log)"; continue; }
-    "$py" tools/gpu_steps.py --step "$step" --device "$device" --precision "$precision" --steps 20 --warmup 5 "${small_t[@]}" \
+    pyrun tools/gpu_steps.py --step "$step" --device "$device" --precision "$precision" --steps 20 --warmup 5 "${small_t[@]}" \
       > "$out/${tag}_torch.json" 2> "$out/${tag}_torch.log" ||
       { fail "$step step in PyTorch, $precision ($out/${tag}_torch.log)"; continue; }
     ms_t=$(json_get "$out/${tag}_torch.json" 'd["ms_per_step"]')
     tf32=$(json_get "$out/${tag}_torch.json" '"TF32 matmul %s, cuDNN %s" % (d["tf32_matmul"], d["tf32_cudnn"])')
-    figure "$step step $shape $precision on $where: ebmlab $ms_e ms, PyTorch eager $ms_t ms, ratio $("$py" -c "print(round($ms_e / $ms_t, 3))") ($tf32, both sides)"
+    figure "$step step $shape $precision on $where: ebmlab $ms_e ms, PyTorch eager $ms_t ms, ratio $(pyrun -c "print(round($ms_e / $ms_t, 3))") ($tf32, both sides)"
   done
 done
 figure "done in $(elapsed) s; $( [ "$failed" = 0 ] && echo "all checks passed" || echo "SOME CHECKS FAILED")"
