@@ -104,19 +104,33 @@ std::vector<Plan> plan_variants(const std::vector<VariantConfig>& configs, const
 
 namespace {
 
+/// Erases `key` from `o` when it holds `absent`, the value that means what a configuration
+/// recorded before the key existed did.
+void drop_if(json::object& o, const char* key, const json::value& absent) {
+  if (auto* v = o.if_contains(key); v && *v == absent) o.erase(key);
+}
+
 /// A resolved configuration without [experiment] device: a run may resume on another device
-/// (checkpoints are device-neutral). deterministic = false is what runs recorded before the
-/// key existed did, so it is left out too; true is compared.
+/// (checkpoints are device-neutral). Keys added after a run was recorded compare equal to
+/// their absence at the value that keeps the old behaviour: deterministic = false,
+/// precision = "fp32", a stage's schedule.milestones = [], robust_accuracy's per_image =
+/// false; any other value is compared.
 std::string comparable(json::value v) {
-  if (auto* o = v.if_object())
-    if (auto* e = o->if_contains("experiment"); e && e->is_object()) {
-      auto& experiment = e->as_object();
-      experiment.erase("device");
-      if (auto* d = experiment.if_contains("deterministic"); d && d->is_bool() && !d->as_bool())
-        experiment.erase("deterministic");
-      if (auto* p = experiment.if_contains("precision"); p && p->is_string() && p->as_string() == "fp32")
-        experiment.erase("precision");
-    }
+  auto* o = v.if_object();
+  if (!o) return json::serialize(v);
+  if (auto* e = o->if_contains("experiment"); e && e->is_object()) {
+    auto& experiment = e->as_object();
+    experiment.erase("device");
+    drop_if(experiment, "deterministic", false);
+    drop_if(experiment, "precision", "fp32");
+  }
+  if (auto* stages = o->if_contains("stage"); stages && stages->is_array())
+    for (auto& st : stages->as_array())
+      if (auto* sch = st.is_object() ? st.as_object().if_contains("schedule") : nullptr; sch && sch->is_object())
+        drop_if(sch->as_object(), "milestones", json::array());
+  if (auto* metrics = o->if_contains("metric"); metrics && metrics->is_array())
+    for (auto& m : metrics->as_array())
+      if (m.is_object()) drop_if(m.as_object(), "per_image", false);
   return json::serialize(v);
 }
 
