@@ -25,6 +25,7 @@ Both sides use the same data shape, batch, step counts and TF32 setting (PyTorch
 defaults, printed); this script never changes them.
 """
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -166,12 +167,8 @@ def main():
     dev = torch.device(a.device)
     torch.manual_seed(0)
     cuda = dev.type == "cuda"
-    if a.precision == "bf16":
-        def autocast():
-            return torch.autocast(dev.type, dtype=torch.bfloat16)
-    else:
-        import contextlib
-        autocast = contextlib.nullcontext
+    def autocast():
+        return torch.autocast(dev.type, dtype=torch.bfloat16) if a.precision == "bf16" else contextlib.nullcontext()
     model = Wrn(a.depth, a.width, 10, batchnorm=a.step == "dat", leaky=a.step == "jem").to(dev)
     step = (JemStep if a.step == "jem" else DatStep)(model, a.batch, dev, autocast)
 
